@@ -1,0 +1,225 @@
+//! ioeventd native data plane: the C ABI v1 (see README.md), the handle table and the
+//! errno mapping — nothing else.
+//!
+//! Every export returns `-errno` on failure and never panics. Pointer arguments follow the
+//! usual C contract (valid for the call, `cap` elements); the conversion to slices lives
+//! in `sys::abi_slice_mut` / `sys::abi_cstr`, which also refuse null pointers.
+
+pub mod bar;
+pub mod engine;
+pub mod mmio;
+pub mod monitor;
+pub mod source;
+pub mod stats;
+pub mod sys;
+pub mod worker;
+
+use engine::{Config, Engine, RegisterRequest};
+use std::ffi::OsStr;
+use std::os::fd::IntoRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use sys::Errno;
+use worker::PollMode;
+
+/// The ABI version implemented.
+pub const ABI_VERSION: u32 = 1;
+
+/// Open engines; handle = index + 1. Slots are never reused, so a stale handle stays
+/// invalid (`EBADF`) forever.
+static ENGINES: Mutex<Vec<Option<Arc<Engine>>>> = Mutex::new(Vec::new());
+
+fn engines() -> MutexGuard<'static, Vec<Option<Arc<Engine>>>> {
+    ENGINES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn engine(handle: u64) -> Result<Arc<Engine>, Errno> {
+    let idx = usize::try_from(handle).ok().and_then(|h| h.checked_sub(1)).ok_or(Errno::EBADF)?;
+    engines().get(idx).and_then(|e| e.clone()).ok_or(Errno::EBADF)
+}
+
+fn ret_i64(r: Result<i64, Errno>) -> i64 {
+    r.unwrap_or_else(Errno::to_abi)
+}
+
+fn ret_i32(r: Result<(), Errno>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => -e.0,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_abi_version() -> u32 {
+    ABI_VERSION
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_engine_open(
+    workers: u32,
+    canary_period_us: u32,
+    poll_mode: u32,
+    spin_budget_us: u32,
+) -> i64 {
+    ret_i64((|| {
+        let poll_mode = PollMode::from_u32(poll_mode).ok_or(Errno::EINVAL)?;
+        let e = Engine::open(Config { workers, canary_period_us, poll_mode, spin_budget_us })?;
+        let mut table = engines();
+        table.push(Some(Arc::new(e)));
+        Ok(table.len() as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_engine_close(engine: u64) -> i32 {
+    let taken = usize::try_from(engine)
+        .ok()
+        .and_then(|h| h.checked_sub(1))
+        .and_then(|i| engines().get_mut(i).and_then(Option::take));
+    match taken {
+        Some(e) => {
+            e.close();
+            0
+        }
+        None => -Errno::EBADF.0,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_source_acquire(
+    pid: i32,
+    fd: i32,
+    expect_start: u64,
+    expect_inode: u64,
+    out: *mut u64,
+) -> i64 {
+    ret_i64((|| {
+        let out = sys::abi_slice_mut(out, 3).ok_or(Errno::EFAULT)?;
+        let a = source::acquire(pid, fd, expect_start, expect_inode)?;
+        out.copy_from_slice(&[a.start, a.identity, a.dev]);
+        Ok(i64::from(a.fd.into_raw_fd()))
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_source_close(fd: i32) -> i32 {
+    if fd < 0 {
+        return -Errno::EBADF.0;
+    }
+    ret_i32(sys::close_raw(fd))
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn ioeventd_register(
+    engine: u64,
+    bar_path: *const u8,
+    offset: u64,
+    width: u32,
+    data: u64,
+    efd: i32,
+    pid: i32,
+    pid_start: u64,
+) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        let path = sys::abi_cstr(bar_path).ok_or(Errno::EFAULT)?;
+        let req = RegisterRequest {
+            bar_path: Path::new(OsStr::from_bytes(path)),
+            offset,
+            width,
+            data,
+            efd,
+            pid,
+            pid_start,
+        };
+        let id = e.register(&req)?;
+        Ok(id as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_unregister(engine: u64, id: u64) -> i32 {
+    ret_i32(self::engine(engine).and_then(|e| e.unregister(id)))
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_stats_registrations(engine: u64, buf: *mut u64, cap: u64) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        let out = sys::abi_slice_mut(buf, cap.saturating_mul(4)).ok_or(Errno::EFAULT)?;
+        let recs = e.registration_stats()?;
+        for (dst, rec) in out.chunks_exact_mut(4).zip(&recs) {
+            dst.copy_from_slice(rec);
+        }
+        Ok(recs.len() as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_histogram_bounds(buf: *mut u64, cap: u64) -> i64 {
+    ret_i64((|| {
+        let out = sys::abi_slice_mut(buf, cap).ok_or(Errno::EFAULT)?;
+        for (dst, b) in out.iter_mut().zip(stats::BOUNDS_NS.iter()) {
+            *dst = *b;
+        }
+        Ok(stats::BOUNDS_NS.len() as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_stats_workers(engine: u64, buf: *mut u64, cap: u64) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        let v = e.worker_stats()?;
+        if cap >= v.len() as u64 {
+            let out = sys::abi_slice_mut(buf, v.len() as u64).ok_or(Errno::EFAULT)?;
+            out.copy_from_slice(&v);
+        }
+        Ok(v.len() as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_engine_info(engine: u64, buf: *mut u64, cap: u64) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        let info = e.info()?;
+        let n = info.len().min(usize::try_from(cap).unwrap_or(usize::MAX));
+        let out = sys::abi_slice_mut(buf, n as u64).ok_or(Errno::EFAULT)?;
+        out.copy_from_slice(&info[..n]);
+        Ok(n as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_events_wait(engine: u64, buf: *mut u64, cap: u64, timeout_ms: i32) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        let n = usize::try_from(cap).unwrap_or(usize::MAX).min(1024);
+        let out = sys::abi_slice_mut(buf, (n * 4) as u64).ok_or(Errno::EFAULT)?;
+        let mut events = vec![[0u64; 4]; n];
+        let got = e.events_wait(&mut events, timeout_ms)?;
+        for (dst, ev) in out.chunks_exact_mut(4).zip(&events[..got]) {
+            dst.copy_from_slice(ev);
+        }
+        Ok(got as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_eventfd_create(initval: u32) -> i32 {
+    match sys::eventfd(initval, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK) {
+        Ok(fd) => fd.into_raw_fd(),
+        Err(e) => -e.0,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_eventfd_signal(fd: i32, value: u64) -> i32 {
+    if fd < 0 {
+        return -Errno::EBADF.0;
+    }
+    ret_i32(sys::write_u64(fd, value))
+}

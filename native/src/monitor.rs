@@ -1,0 +1,280 @@
+//! The monitor thread: canary signalling (dispatch latency of every worker), source-process
+//! exit watch (one pidfd per pid, ref-counted) and the event queue read by `events_wait`.
+//!
+//! The control side adds and removes pidfds in the monitor's epoll set directly
+//! (`epoll_ctl` is thread-safe); the thread only waits, reports and stops watching.
+
+use crate::source;
+use crate::sys::{self, EpollEvent, Errno, SysResult};
+use crate::worker::{RunningGuard, WorkerShared};
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const TOKEN_STOP: u64 = u64::MAX;
+const TOKEN_TIMER: u64 = u64::MAX - 1;
+/// Events kept at most; the oldest are dropped beyond (nobody reads them).
+const MAX_QUEUED_EVENTS: usize = 65_536;
+
+/// Event kind: a watched source process exited (`a` = pid, `b` = start time).
+pub const EVENT_SOURCE_EXITED: u64 = 1;
+
+/// One event: `[kind, a, b, c]`.
+pub type Event = [u64; 4];
+
+/// The event queue read by `events_wait`.
+#[derive(Default)]
+pub struct EventQueue {
+    inner: Mutex<(VecDeque<Event>, bool)>,
+    cv: Condvar,
+}
+
+impl EventQueue {
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<Event>, bool)> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends an event and wakes the waiters.
+    pub fn push(&self, ev: Event) {
+        let mut g = self.lock();
+        if g.0.len() >= MAX_QUEUED_EVENTS {
+            g.0.pop_front();
+        }
+        g.0.push_back(ev);
+        self.cv.notify_all();
+    }
+
+    /// Marks the queue closed and wakes every waiter.
+    pub fn close(&self) {
+        self.lock().1 = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits up to `timeout_ms` (negative: forever) for events; moves up to `out.len()` of
+    /// them into `out` and returns how many. `EBADF` once closed.
+    pub fn wait(&self, out: &mut [Event], timeout_ms: i32) -> SysResult<usize> {
+        let deadline = u64::try_from(timeout_ms)
+            .ok()
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        let mut g = self.lock();
+        loop {
+            if g.1 {
+                return Err(Errno::EBADF);
+            }
+            if !g.0.is_empty() || out.is_empty() {
+                break;
+            }
+            g = match deadline {
+                None => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(0);
+                    }
+                    self.cv.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+        let n = out.len().min(g.0.len());
+        for slot in out.iter_mut().take(n) {
+            *slot = g.0.pop_front().unwrap_or_default();
+        }
+        Ok(n)
+    }
+}
+
+struct PidWatch {
+    pidfd: Option<OwnedFd>,
+    start: u64,
+    refs: usize,
+    exited: bool,
+}
+
+/// State shared by the monitor thread and the engine.
+pub(crate) struct Monitor {
+    epfd: OwnedFd,
+    stop_efd: OwnedFd,
+    timer: Option<OwnedFd>,
+    pids: Mutex<HashMap<i32, PidWatch>>,
+    pub events: EventQueue,
+    workers: Vec<Arc<WorkerShared>>,
+    pub running: AtomicBool,
+}
+
+impl Monitor {
+    pub fn new(workers: Vec<Arc<WorkerShared>>, canary_period_us: u32) -> SysResult<Monitor> {
+        let epfd = sys::epoll_create()?;
+        let stop_efd = sys::eventfd(0, sys::EFD_NONBLOCK | sys::EFD_CLOEXEC)?;
+        sys::epoll_add(epfd.as_raw_fd(), stop_efd.as_raw_fd(), sys::EPOLLIN, TOKEN_STOP)?;
+        let timer = if canary_period_us > 0 {
+            let t = sys::timerfd_periodic(canary_period_us)?;
+            sys::epoll_add(epfd.as_raw_fd(), t.as_raw_fd(), sys::EPOLLIN, TOKEN_TIMER)?;
+            Some(t)
+        } else {
+            None
+        };
+        Ok(Monitor {
+            epfd,
+            stop_efd,
+            timer,
+            pids: Mutex::new(HashMap::new()),
+            events: EventQueue::default(),
+            workers,
+            running: AtomicBool::new(false),
+        })
+    }
+
+    fn pids(&self) -> MutexGuard<'_, HashMap<i32, PidWatch>> {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a reference on the watch of `pid`. `ESRCH` when the process has gone (or its
+    /// exit was already seen) or its start time differs from a non-zero `expect_start`.
+    pub fn watch(&self, pid: i32, expect_start: u64) -> SysResult<()> {
+        let mut pids = self.pids();
+        if let Some(w) = pids.get_mut(&pid) {
+            if w.exited || (expect_start != 0 && w.start != expect_start) {
+                return Err(Errno::ESRCH);
+            }
+            w.refs += 1;
+            return Ok(());
+        }
+        let pidfd = sys::pidfd_open(pid)?;
+        let start = source::process_start(pid)?;
+        if expect_start != 0 && start != expect_start {
+            return Err(Errno::ESRCH);
+        }
+        if sys::poll_readable(pidfd.as_raw_fd(), 0)? {
+            return Err(Errno::ESRCH);
+        }
+        sys::epoll_add(self.epfd.as_raw_fd(), pidfd.as_raw_fd(), sys::EPOLLIN, pid as u64)?;
+        pids.insert(pid, PidWatch { pidfd: Some(pidfd), start, refs: 1, exited: false });
+        Ok(())
+    }
+
+    /// Drops a reference taken by [`Monitor::watch`].
+    pub fn unwatch(&self, pid: i32) {
+        let mut pids = self.pids();
+        let Some(w) = pids.get_mut(&pid) else { return };
+        w.refs -= 1;
+        if w.refs == 0 {
+            if let Some(fd) = &w.pidfd {
+                let _ = sys::epoll_del(self.epfd.as_raw_fd(), fd.as_raw_fd());
+            }
+            pids.remove(&pid);
+        }
+    }
+
+    /// Pids whose exit is still being watched.
+    pub fn watched(&self) -> usize {
+        self.pids().values().filter(|w| !w.exited).count()
+    }
+
+    /// Forgets every watch (closing the pidfds).
+    pub fn clear(&self) {
+        self.pids().clear();
+    }
+
+    /// Asks the thread to stop.
+    pub fn stop(&self) {
+        let _ = sys::write_u64(self.stop_efd.as_raw_fd(), 1);
+    }
+
+    fn on_pid_event(&self, pid: i32) {
+        let mut pids = self.pids();
+        let Some(w) = pids.get_mut(&pid) else { return };
+        if w.exited {
+            return;
+        }
+        let Some(fd) = &w.pidfd else { return };
+        // Stale token from a previous watch of the same pid: report only a real exit.
+        if !sys::poll_readable(fd.as_raw_fd(), 0).unwrap_or(false) {
+            return;
+        }
+        let _ = sys::epoll_del(self.epfd.as_raw_fd(), fd.as_raw_fd());
+        w.pidfd = None;
+        w.exited = true;
+        self.events.push([EVENT_SOURCE_EXITED, pid as u64, w.start, 0]);
+    }
+
+    fn send_canaries(&self) {
+        if let Some(t) = &self.timer {
+            let _ = sys::read_u64(t.as_raw_fd());
+        }
+        for w in &self.workers {
+            let c = &w.canary;
+            // One canary outstanding per worker: a stuck worker shows up as one long
+            // sample when it finally serves it, not as a flood of short ones.
+            if c.sent_ns
+                .compare_exchange(0, sys::monotonic_ns(), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                let _ = sys::write_u64(c.efd.as_raw_fd(), 1);
+            }
+        }
+    }
+
+    fn run(&self) {
+        let mut events = [EpollEvent::default(); 16];
+        loop {
+            let n = match sys::epoll_wait(self.epfd.as_raw_fd(), &mut events, -1) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return,
+            };
+            for ev in &events[..n] {
+                match ev.token() {
+                    TOKEN_STOP => return,
+                    TOKEN_TIMER => self.send_canaries(),
+                    pid => self.on_pid_event(pid as i32),
+                }
+            }
+        }
+    }
+}
+
+/// Starts the monitor thread.
+pub(crate) fn spawn(name: String, monitor: Arc<Monitor>) -> SysResult<JoinHandle<()>> {
+    monitor.running.store(true, Ordering::Release);
+    let m = monitor.clone();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let _running = RunningGuard(&m.running);
+            m.run();
+        })
+        .map_err(|e| {
+            monitor.running.store(false, Ordering::Release);
+            Errno::from_io(&e)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_queue_wait_timeout_push_close() {
+        let q = Arc::new(EventQueue::default());
+        let mut out = [[0u64; 4]; 2];
+        assert_eq!(q.wait(&mut out, 10), Ok(0));
+        q.push([1, 2, 3, 0]);
+        q.push([1, 4, 5, 0]);
+        q.push([1, 6, 7, 0]);
+        assert_eq!(q.wait(&mut out, 0), Ok(2));
+        assert_eq!(out[1], [1, 4, 5, 0]);
+        assert_eq!(q.wait(&mut out, 0), Ok(1));
+        assert_eq!(out[0], [1, 6, 7, 0]);
+        let q2 = q.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut out = [[0u64; 4]; 1];
+            q2.wait(&mut out, -1)
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        q.close();
+        assert_eq!(waiter.join().unwrap(), Err(Errno::EBADF));
+    }
+}

@@ -1,0 +1,127 @@
+//! Eventfd acquisition by `(pid, fd)`: `pidfd_open` + `pidfd_getfd`, eventfd check and
+//! identity (process start time, eventfd identity).
+//!
+//! Identity of an eventfd: every eventfd shares the kernel's single anonymous inode, so
+//! `st_ino` cannot tell two eventfds apart. The identity reported (and compared with
+//! `expect_inode`) is therefore the kernel's per-eventfd id from
+//! `/proc/self/fdinfo/<fd>` (`eventfd-id:`), plus one so that it is never 0 (0 means
+//! "don't check" in the ABI). On a kernel without that line it falls back to `st_ino`.
+
+use crate::sys::{self, Errno, SysResult};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// An eventfd duplicated from another process.
+#[derive(Debug)]
+pub struct Acquired {
+    /// The local descriptor (non-blocking, close-on-exec).
+    pub fd: OwnedFd,
+    /// Start time of the process (field 22 of `/proc/<pid>/stat`, clock ticks since boot).
+    pub start: u64,
+    /// Identity of the eventfd (see the module doc).
+    pub identity: u64,
+    /// `st_dev` of the eventfd.
+    pub dev: u64,
+}
+
+/// Start time of `pid` (field 22 of `/proc/<pid>/stat`); `ESRCH` when it cannot be read.
+pub fn process_start(pid: i32) -> SysResult<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|_| Errno::ESRCH)?;
+    parse_start_time(&stat).ok_or(Errno::ESRCH)
+}
+
+/// Field 22 of a `/proc/<pid>/stat` line. `comm` (field 2) may contain spaces and
+/// parentheses, so fields are counted after the last `)`.
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts at field 3 (state), so field 22 is the 20th token.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the local descriptor `fd` is an eventfd.
+pub fn is_eventfd(fd: RawFd) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map(|t| t.as_os_str() == "anon_inode:[eventfd]")
+        .unwrap_or(false)
+}
+
+/// Identity of the local eventfd `fd` (see the module doc).
+pub fn eventfd_identity(fd: RawFd, ino: u64) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("eventfd-id:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .map(|id| id + 1)
+        .unwrap_or(ino)
+}
+
+/// Duplicates fd `fd` of process `pid` into this process after checking it (see the ABI
+/// table in README.md for the errors).
+pub fn acquire(pid: i32, fd: i32, expect_start: u64, expect_inode: u64) -> SysResult<Acquired> {
+    if pid <= 0 {
+        return Err(Errno::ESRCH);
+    }
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    let pidfd = sys::pidfd_open(pid)?;
+    let start = process_start(pid)?;
+    if expect_start != 0 && start != expect_start {
+        return Err(Errno::EOWNERDEAD);
+    }
+    let local = sys::pidfd_getfd(pidfd.as_raw_fd(), fd)?;
+    let raw = local.as_raw_fd();
+    if !is_eventfd(raw) {
+        return Err(Errno::EMEDIUMTYPE);
+    }
+    let st = sys::fstat(raw)?;
+    let identity = eventfd_identity(raw, st.ino);
+    if expect_inode != 0 && identity != expect_inode {
+        return Err(Errno::ESTALE);
+    }
+    // The start time was read while the pidfd was open; if the process has exited since,
+    // a later reuse of `pid` could not be told apart: treat it as gone.
+    if sys::poll_readable(pidfd.as_raw_fd(), 0)? {
+        return Err(Errno::ESRCH);
+    }
+    sys::set_nonblocking(raw)?;
+    sys::set_cloexec(raw)?;
+    drop(pidfd);
+    Ok(Acquired { fd: local, start, identity, dev: st.dev })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_parsing_survives_odd_comm() {
+        let fields: Vec<String> = (3..=52).map(|i| i.to_string()).collect();
+        let tail = fields.join(" ");
+        for comm in ["bash", "a b", "x) (y", ")", "(("] {
+            let line = format!("1234 ({comm}) {tail}\n");
+            assert_eq!(parse_start_time(&line), Some(22), "comm {comm:?}");
+        }
+        assert_eq!(parse_start_time("1234 (x) S 1 2"), None);
+        assert_eq!(parse_start_time("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_start_and_eventfd_identity() {
+        let me = std::process::id() as i32;
+        assert!(process_start(me).unwrap() > 0);
+        let a = sys::eventfd(0, sys::EFD_CLOEXEC).unwrap();
+        let b = sys::eventfd(0, sys::EFD_CLOEXEC).unwrap();
+        assert!(is_eventfd(a.as_raw_fd()));
+        let (r, _w) = sys::pipe().unwrap();
+        assert!(!is_eventfd(r.as_raw_fd()));
+        let ia = eventfd_identity(a.as_raw_fd(), 0);
+        let ib = eventfd_identity(b.as_raw_fd(), 0);
+        assert_ne!(ia, 0);
+        assert_ne!(ia, ib);
+        let a2 = sys::dup(a.as_raw_fd()).unwrap();
+        assert_eq!(eventfd_identity(a2.as_raw_fd(), 0), ia);
+    }
+}

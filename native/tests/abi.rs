@@ -1,0 +1,135 @@
+//! The C ABI v1, called directly as the TypeScript binding would.
+mod common;
+
+use common::{eventually, TempBar};
+use ioeventd_native::*;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::ptr;
+
+const EBADF: i64 = -9;
+const ENOENT: i64 = -2;
+const EINVAL: i64 = -22;
+const EFAULT: i64 = -14;
+const ERANGE: i64 = -34;
+
+fn cpath(bar: &TempBar) -> CString {
+    CString::new(bar.path().as_os_str().as_bytes()).unwrap()
+}
+
+#[test]
+fn version_and_bounds() {
+    assert_eq!(ioeventd_abi_version(), 1);
+    assert_eq!(ioeventd_histogram_bounds(ptr::null_mut(), 0), 19);
+    assert_eq!(ioeventd_histogram_bounds(ptr::null_mut(), 3), EFAULT);
+    let mut b = [0u64; 25];
+    assert_eq!(ioeventd_histogram_bounds(b.as_mut_ptr(), 25), 19);
+    assert_eq!(b[0], 100);
+    assert_eq!(b[18], 100_000_000);
+    assert_eq!(b[19], 0);
+    let mut small = [0u64; 2];
+    assert_eq!(ioeventd_histogram_bounds(small.as_mut_ptr(), 2), 19);
+    assert_eq!(small, [100, 200]);
+}
+
+#[test]
+fn bad_handles_are_ebadf() {
+    let mut buf = [0u64; 64];
+    for h in [0u64, 999_999, u64::MAX] {
+        assert_eq!(ioeventd_engine_close(h), EBADF as i32);
+        assert_eq!(ioeventd_unregister(h, 1), EBADF as i32);
+        assert_eq!(ioeventd_stats_registrations(h, buf.as_mut_ptr(), 16), EBADF);
+        assert_eq!(ioeventd_stats_workers(h, buf.as_mut_ptr(), 64), EBADF);
+        assert_eq!(ioeventd_engine_info(h, buf.as_mut_ptr(), 7), EBADF);
+        assert_eq!(ioeventd_events_wait(h, buf.as_mut_ptr(), 16, 0), EBADF);
+        let p = CString::new("/nonexistent").unwrap();
+        assert_eq!(ioeventd_register(h, p.as_ptr().cast(), 0, 4, 1, 0, 0, 0), EBADF);
+    }
+    assert_eq!(ioeventd_engine_open(1, 0, 3, 0), EINVAL);
+    assert_eq!(ioeventd_eventfd_signal(-1, 1), EBADF as i32);
+    assert_eq!(ioeventd_source_close(-1), EBADF as i32);
+}
+
+#[test]
+fn full_cycle_through_the_abi() {
+    let h = ioeventd_engine_open(0, 1000, 0, 0);
+    assert!(h > 0, "{h}");
+    let h = h as u64;
+    let mut info = [0u64; 7];
+    assert_eq!(ioeventd_engine_info(h, info.as_mut_ptr(), 7), 7);
+    assert_eq!(info, [1, 0, 0, 0, 0, 1000, 1]);
+    let mut two = [0u64; 2];
+    assert_eq!(ioeventd_engine_info(h, two.as_mut_ptr(), 2), 2);
+
+    let bar = TempBar::new("abi", 4096);
+    let path = cpath(&bar);
+    let efd = ioeventd_eventfd_create(0);
+    assert!(efd >= 0);
+    assert_eq!(ioeventd_register(h, ptr::null(), 0, 4, 1, efd, 0, 0), EFAULT);
+    assert_eq!(ioeventd_register(h, path.as_ptr().cast(), 2, 4, 1, efd, 0, 0), EINVAL);
+    assert_eq!(ioeventd_register(h, path.as_ptr().cast(), 4096, 4, 1, efd, 0, 0), ERANGE);
+    assert_eq!(ioeventd_register(h, path.as_ptr().cast(), 0, 5, 1, efd, 0, 0), EINVAL);
+    let id = ioeventd_register(h, path.as_ptr().cast(), 0x40, 4, 0xDEAD_BEEF, efd, 0, 0);
+    assert!(id > 0, "{id}");
+    assert_eq!(ioeventd_eventfd_signal(efd, 2), 0);
+    assert!(bar.wait_for(0x40, &0xDEAD_BEEFu32.to_le_bytes()));
+
+    // Registrations: count first, then records.
+    assert!(eventually(|| {
+        let mut recs = [0u64; 8];
+        ioeventd_stats_registrations(h, recs.as_mut_ptr(), 2) == 1
+            && recs[0] == id as u64
+            && recs[1] == 1
+            && recs[2] == 2
+            && recs[3] > 0
+            && recs[4..] == [0; 4]
+    }));
+    assert_eq!(ioeventd_stats_registrations(h, ptr::null_mut(), 0), 1);
+
+    // Workers: nothing written when too small.
+    let mut ws = vec![7u64; 45];
+    assert_eq!(ioeventd_stats_workers(h, ws.as_mut_ptr(), 10), 45);
+    assert!(ws.iter().all(|&v| v == 7));
+    assert_eq!(ioeventd_stats_workers(h, ws.as_mut_ptr(), 45), 45);
+    assert!(ws[0] >= 1);
+    assert_eq!(ws[1], 1);
+
+    let mut ev = [0u64; 8];
+    assert_eq!(ioeventd_events_wait(h, ev.as_mut_ptr(), 2, 0), 0);
+
+    assert_eq!(ioeventd_unregister(h, id as u64), 0);
+    assert_eq!(ioeventd_unregister(h, id as u64), ENOENT as i32);
+    assert_eq!(ioeventd_engine_info(h, info.as_mut_ptr(), 7), 7);
+    assert_eq!(info[1..3], [0, 0]);
+
+    // source_acquire from this very process, then close the copy.
+    let mine = ioeventd_eventfd_create(0);
+    let mut out = [0u64; 3];
+    let me = std::process::id() as i32;
+    let local = ioeventd_source_acquire(me, mine, 0, 0, out.as_mut_ptr());
+    assert!(local >= 0, "{local}");
+    assert!(out[0] > 0 && out[1] > 0);
+    assert_eq!(ioeventd_source_acquire(me, mine, 0, out[1] + 1000, out.as_mut_ptr()), -116);
+    assert_eq!(ioeventd_source_acquire(me, mine, 0, 0, ptr::null_mut()), EFAULT);
+    assert_eq!(ioeventd_source_close(local as i32), 0);
+    assert_eq!(ioeventd_source_close(mine), 0);
+
+    assert_eq!(ioeventd_engine_close(h), 0);
+    assert_eq!(ioeventd_engine_close(h), EBADF as i32);
+    assert_eq!(ioeventd_events_wait(h, ev.as_mut_ptr(), 2, 0), EBADF);
+    assert_eq!(ioeventd_engine_info(h, info.as_mut_ptr(), 7), EBADF);
+}
+
+#[test]
+fn events_wait_returns_ebadf_when_closed_concurrently() {
+    let h = ioeventd_engine_open(1, 0, 0, 0) as u64;
+    let waiter = std::thread::spawn(move || {
+        let mut ev = [0u64; 4];
+        ioeventd_events_wait(h, ev.as_mut_ptr(), 1, 10_000)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let t0 = std::time::Instant::now();
+    assert_eq!(ioeventd_engine_close(h), 0);
+    assert_eq!(waiter.join().unwrap(), EBADF);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(2));
+}

@@ -1,0 +1,348 @@
+//! The engine end to end: real eventfds, real mmapped temp files, real child processes.
+mod common;
+
+use common::{eventually, TempBar, TestSource};
+use ioeventd_native::engine::{Config, Engine, RegisterRequest};
+use ioeventd_native::monitor::EVENT_SOURCE_EXITED;
+use ioeventd_native::source;
+use ioeventd_native::stats::{HISTOGRAM_U64S, WORKER_U64S};
+use ioeventd_native::sys::{self, Errno};
+use ioeventd_native::worker::PollMode;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn engine(workers: u32, mode: PollMode) -> Engine {
+    Engine::open(Config { workers, canary_period_us: 0, poll_mode: mode, spin_budget_us: 200 })
+        .unwrap()
+}
+
+fn efd() -> OwnedFd {
+    sys::eventfd(0, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK).unwrap()
+}
+
+/// A duplicate of `fd` to hand over to `register` (which owns it on success).
+fn handover(fd: &OwnedFd) -> i32 {
+    sys::dup(fd.as_raw_fd()).unwrap().into_raw_fd()
+}
+
+fn req(bar: &TempBar, offset: u64, width: u32, data: u64, efd: i32) -> RegisterRequest<'_> {
+    RegisterRequest { bar_path: bar.path(), offset, width, data, efd, pid: 0, pid_start: 0 }
+}
+
+fn reg_stats(e: &Engine, id: u64) -> [u64; 4] {
+    e.registration_stats().unwrap().into_iter().find(|r| r[0] == id).unwrap()
+}
+
+fn fd_is_open(fd: i32) -> bool {
+    sys::fstat(fd).is_ok()
+}
+
+/// `raw` (a dup of `orig` handed to the engine) is closed, or its number now belongs to
+/// another file (tests run in parallel threads of one process).
+fn closed_or_reused(raw: i32, orig: &OwnedFd) -> bool {
+    !fd_is_open(raw)
+        || source::eventfd_identity(raw, 0) != source::eventfd_identity(orig.as_raw_fd(), 0)
+}
+
+#[test]
+fn each_width_lands_at_its_offset() {
+    let e = engine(2, PollMode::Blocking);
+    let bar = TempBar::new("widths", 4096);
+    let data = 0x8877_6655_4433_2211u64;
+    let mut keep = Vec::new();
+    for (width, offset) in [(1u32, 0x101u64), (2, 0x202), (4, 0x304), (8, 0x408)] {
+        let fd = efd();
+        let id = e.register(&req(&bar, offset, width, data, handover(&fd))).unwrap();
+        sys::write_u64(fd.as_raw_fd(), 1).unwrap();
+        let w = width as usize;
+        assert!(bar.wait_for(offset, &data.to_le_bytes()[..w]), "width {width}");
+        assert!(eventually(|| reg_stats(&e, id)[1] == 1));
+        keep.push(fd);
+    }
+    // Nothing else in the file was touched.
+    let all = bar.read(0, 4096);
+    let touched: usize = all.iter().filter(|&&b| b != 0).count();
+    assert_eq!(touched, 1 + 2 + 4 + 8);
+    let info = e.info().unwrap();
+    assert_eq!(info[0], 2, "workers");
+    assert_eq!(info[1], 4, "registrations");
+    assert_eq!(info[2], 1, "one BAR mapping for one path");
+    assert_eq!(info[6], 1, "alive");
+    let stats = e.registration_stats().unwrap();
+    assert_eq!(stats.len(), 4);
+    assert!(stats.iter().all(|r| r[1] == 1 && r[2] == 1 && r[3] > 1_600_000_000_000_000_000));
+}
+
+#[test]
+fn validation_errors_leave_the_fd_with_the_caller() {
+    let e = engine(1, PollMode::Blocking);
+    let bar = TempBar::new("validation", 64);
+    let fd = efd();
+    let raw = handover(&fd);
+    assert_eq!(e.register(&req(&bar, 2, 4, 1, raw)), Err(Errno::EINVAL), "misaligned");
+    assert_eq!(e.register(&req(&bar, 0, 3, 1, raw)), Err(Errno::EINVAL), "width");
+    assert_eq!(e.register(&req(&bar, 64, 8, 1, raw)), Err(Errno::ERANGE), "end");
+    assert_eq!(e.register(&req(&bar, 60, 8, 1, raw)), Err(Errno::EINVAL), "misaligned at end");
+    assert_eq!(e.register(&req(&bar, 56, 8, 1, -1)), Err(Errno::EBADF));
+    let missing = TempBar::new("missing", 8);
+    let missing_path = missing.path().to_path_buf();
+    drop(missing);
+    let r = RegisterRequest { bar_path: &missing_path, ..req(&bar, 0, 1, 1, raw) };
+    assert_eq!(e.register(&r), Err(Errno::ENOENT));
+    let empty = TempBar::new("empty", 0);
+    assert_eq!(e.register(&req(&empty, 0, 1, 1, raw)), Err(Errno::EINVAL));
+    let (pipe_r, _pipe_w) = sys::pipe().unwrap();
+    assert_eq!(e.register(&req(&bar, 0, 1, 1, pipe_r.as_raw_fd())), Err(Errno::EMEDIUMTYPE));
+    assert!(fd_is_open(raw), "ownership is taken only on success");
+    assert_eq!(e.info().unwrap()[2], 0, "failed registrations release the BAR");
+    let id = e.register(&req(&bar, 56, 8, 1, raw)).unwrap();
+    e.unregister(id).unwrap();
+    assert!(closed_or_reused(raw, &fd), "the engine closed its eventfd");
+    assert_eq!(e.unregister(id), Err(Errno::ENOENT));
+    assert_eq!(e.info().unwrap()[2], 0, "unmapped with the last registration");
+}
+
+#[test]
+fn pending_signal_fires_at_once_and_coalesced_signals_count() {
+    let e = engine(1, PollMode::Blocking);
+    let bar = TempBar::new("pending", 4096);
+    let fd = efd();
+    for _ in 0..5 {
+        sys::write_u64(fd.as_raw_fd(), 1).unwrap();
+    }
+    let id = e.register(&req(&bar, 8, 4, 0xCAFE_F00D, handover(&fd))).unwrap();
+    assert!(bar.wait_for(8, &0xCAFE_F00Du32.to_le_bytes()));
+    assert!(eventually(|| reg_stats(&e, id)[1..3] == [1, 5]), "{:?}", reg_stats(&e, id));
+    sys::write_u64(fd.as_raw_fd(), 3).unwrap();
+    assert!(eventually(|| reg_stats(&e, id)[1..3] == [2, 8]), "{:?}", reg_stats(&e, id));
+    let ws = e.worker_stats().unwrap();
+    assert_eq!(ws.len(), WORKER_U64S);
+    assert!(ws[0] >= 2, "wakeups");
+    assert_eq!(ws[1], 2, "service count");
+    assert_eq!(ws[3..3 + 20].iter().sum::<u64>(), 2, "service buckets");
+}
+
+#[test]
+fn busy_and_adaptive_modes_deliver() {
+    for mode in [PollMode::Busy, PollMode::Adaptive] {
+        let e = engine(1, mode);
+        assert_eq!(e.info().unwrap()[4], u64::from(mode.as_u32()));
+        let bar = TempBar::new("modes", 4096);
+        let fd = efd();
+        let id = e.register(&req(&bar, 16, 2, 0xBEEF, handover(&fd))).unwrap();
+        for round in 1..=20u64 {
+            bar.zero(16, 2);
+            sys::write_u64(fd.as_raw_fd(), 1).unwrap();
+            assert!(bar.wait_for(16, &0xBEEFu16.to_le_bytes()), "{mode:?}");
+            assert!(eventually(|| reg_stats(&e, id)[1] == round), "{mode:?}");
+            if round % 5 == 0 {
+                // Let the adaptive worker fall back to blocking.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        e.unregister(id).unwrap();
+        e.close();
+    }
+}
+
+#[test]
+fn canary_populates_the_dispatch_histogram() {
+    let e = Engine::open(Config {
+        workers: 2,
+        canary_period_us: 500,
+        poll_mode: PollMode::Blocking,
+        spin_budget_us: 0,
+    })
+    .unwrap();
+    assert!(eventually(|| {
+        let ws = e.worker_stats().unwrap();
+        (0..2).all(|w| ws[w * WORKER_U64S + 1 + HISTOGRAM_U64S] >= 3)
+    }));
+    let ws = e.worker_stats().unwrap();
+    for w in 0..2 {
+        let d = &ws[w * WORKER_U64S + 1 + HISTOGRAM_U64S..(w + 1) * WORKER_U64S];
+        assert!(d[1] > 0, "dispatch sum");
+        assert!(d[2..].iter().sum::<u64>() >= d[0].saturating_sub(1), "dispatch buckets");
+    }
+    assert_eq!(e.info().unwrap()[5], 500);
+}
+
+#[test]
+fn source_exit_produces_an_event() {
+    let e = engine(1, PollMode::Blocking);
+    let bar = TempBar::new("exit", 4096);
+    let mut src = TestSource::spawn(1);
+    let a = source::acquire(src.pid, src.fds[0], 0, 0).unwrap();
+    let start = a.start;
+    let r = RegisterRequest { pid: src.pid, pid_start: start, ..req(&bar, 0, 4, 7, a.fd.into_raw_fd()) };
+    let id = e.register(&r).unwrap();
+    assert_eq!(e.info().unwrap()[3], 1, "watched pids");
+    assert_eq!(src.cmd("signal 0"), "ok 1");
+    assert!(bar.wait_for(0, &7u32.to_le_bytes()));
+    let mut out = [[0u64; 4]; 4];
+    assert_eq!(e.events_wait(&mut out, 0), Ok(0));
+    let pid = src.pid;
+    src.exit();
+    let n = e.events_wait(&mut out, 2000).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(out[0], [EVENT_SOURCE_EXITED, pid as u64, start, 0]);
+    let info = e.info().unwrap();
+    assert_eq!(info[3], 0, "no longer watched");
+    assert_eq!(info[1], 1, "the registration stays until unregistered");
+    e.unregister(id).unwrap();
+    // A gone or mismatching source is refused at registration.
+    let fd = efd();
+    let raw = handover(&fd);
+    let r = RegisterRequest { pid, pid_start: start, ..req(&bar, 0, 4, 7, raw) };
+    assert_eq!(e.register(&r), Err(Errno::ESRCH));
+    let me = std::process::id() as i32;
+    let my_start = source::process_start(me).unwrap();
+    let r = RegisterRequest { pid: me, pid_start: my_start + 1, ..req(&bar, 0, 4, 7, raw) };
+    assert_eq!(e.register(&r), Err(Errno::ESRCH));
+    let r = RegisterRequest { pid: me, pid_start: my_start, ..req(&bar, 0, 4, 7, raw) };
+    let id = e.register(&r).unwrap();
+    assert_eq!(e.info().unwrap()[3], 1);
+    e.unregister(id).unwrap();
+    assert_eq!(e.info().unwrap()[3], 0);
+}
+
+fn engine_threads(serial: u64) -> usize {
+    let prefix = format!("iov{serial}");
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| {
+            let c = c.trim_end();
+            c.strip_prefix(&prefix).is_some_and(|rest| rest.starts_with('w') || rest == "mon")
+        })
+        .count()
+}
+
+#[test]
+fn close_joins_and_releases_everything() {
+    let e = Arc::new(
+        Engine::open(Config {
+            workers: 3,
+            canary_period_us: 1000,
+            poll_mode: PollMode::Adaptive,
+            spin_budget_us: 50,
+        })
+        .unwrap(),
+    );
+    assert!(eventually(|| engine_threads(e.serial()) == 4), "{}", engine_threads(e.serial()));
+    let bar = TempBar::new("close", 4096);
+    let fd = efd();
+    let raw = handover(&fd);
+    e.register(&req(&bar, 0, 8, 1, raw)).unwrap();
+    let waiter = {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            let mut out = [[0u64; 4]; 1];
+            e.events_wait(&mut out, -1)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    e.close();
+    assert_eq!(waiter.join().unwrap(), Err(Errno::EBADF));
+    assert_eq!(engine_threads(e.serial()), 0);
+    assert!(closed_or_reused(raw, &fd), "the engine closed its eventfd");
+    assert_eq!(e.info(), Err(Errno::EBADF));
+    assert_eq!(e.unregister(1), Err(Errno::EBADF));
+    assert_eq!(e.register(&req(&bar, 0, 8, 1, handover(&fd))), Err(Errno::EBADF));
+    let mut out = [[0u64; 4]; 1];
+    assert_eq!(e.events_wait(&mut out, 10), Err(Errno::EBADF));
+    e.close();
+}
+
+/// The unregister barrier under load: once `unregister` returns, the registration's
+/// location is never written again.
+#[test]
+fn unregister_is_a_barrier_under_load() {
+    const REGS: usize = 64;
+    const MIN_SIGNALS: u64 = 1_000_000;
+    let e = engine(2, PollMode::Blocking);
+    let bar = TempBar::new("barrier", 4096);
+    let sources: Vec<OwnedFd> = (0..REGS).map(|_| efd()).collect();
+    let data = |k: usize| 0xA5A5_0000_0000_0000u64 | (k as u64 + 1);
+    let register = |k: usize| {
+        e.register(&req(&bar, 8 * k as u64, 8, data(k), handover(&sources[k]))).unwrap()
+    };
+    let mut ids: Vec<Option<u64>> = (0..REGS).map(|k| Some(register(k))).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let raw: Arc<Vec<i32>> = Arc::new(sources.iter().map(|f| f.as_raw_fd()).collect());
+    let signallers: Vec<_> = (0..2)
+        .map(|t| {
+            let (stop, sent, raw) = (stop.clone(), sent.clone(), raw.clone());
+            std::thread::spawn(move || {
+                let mut k = t * 7;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut n = 0;
+                    for _ in 0..256 {
+                        sys::write_u64(raw[k % REGS], 1).unwrap();
+                        k += 1;
+                        n += 1;
+                    }
+                    sent.fetch_add(n, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let t0 = Instant::now();
+    let mut cycles = 0u64;
+    let mut down: Vec<usize> = Vec::new();
+    let mut k = 0usize;
+    while sent.load(Ordering::Relaxed) < MIN_SIGNALS || t0.elapsed() < Duration::from_millis(1500) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "too slow: {:?}", sent);
+        // Take a few registrations down; zero their bytes once unregister has returned.
+        for _ in 0..4 {
+            let id = ids[k].take().unwrap();
+            e.unregister(id).unwrap();
+            bar.zero(8 * k as u64, 8);
+            down.push(k);
+            k = (k + 5) % REGS;
+            while ids[k].is_none() {
+                k = (k + 1) % REGS;
+            }
+        }
+        // Hold: nothing may land there any more, while everything else keeps firing.
+        std::thread::sleep(Duration::from_millis(1));
+        for &d in &down {
+            assert_eq!(bar.read_u64(8 * d as u64), 0, "write after unregister of {d}");
+        }
+        for d in down.drain(..) {
+            ids[d] = Some(register(d));
+        }
+        cycles += 1;
+    }
+    // Final hold with half of them down.
+    for (k, id) in ids.iter_mut().enumerate().filter(|(k, _)| k % 2 == 0) {
+        e.unregister(id.take().unwrap()).unwrap();
+        bar.zero(8 * k as u64, 8);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    stop.store(true, Ordering::Relaxed);
+    for s in signallers {
+        s.join().unwrap();
+    }
+    for k in (0..REGS).step_by(2) {
+        assert_eq!(bar.read_u64(8 * k as u64), 0, "write after unregister of {k}");
+    }
+    for k in (1..REGS).step_by(2) {
+        assert!(eventually(|| bar.read_u64(8 * k as u64) == data(k)), "live registration {k}");
+    }
+    let total = sent.load(Ordering::Relaxed);
+    assert!(total >= MIN_SIGNALS);
+    let triggers: u64 = e.registration_stats().unwrap().iter().map(|r| r[1]).sum();
+    assert!(triggers > 0);
+    eprintln!(
+        "barrier: {total} signals, {cycles} cycles ({} unregisters) in {:?}",
+        cycles * 4,
+        t0.elapsed()
+    );
+    assert_eq!(e.info().unwrap()[1], (REGS / 2) as u64);
+}

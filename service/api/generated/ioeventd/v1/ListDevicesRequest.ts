@@ -1,0 +1,12 @@
+// deno-fmt-ignore-file
+// deno-lint-ignore-file
+// Original file: proto/ioeventd/v1/ioeventd.proto
+
+
+export interface ListDevicesRequest {
+  'managedOnly'?: (boolean);
+}
+
+export interface ListDevicesRequest__Output {
+  'managedOnly': (boolean);
+}

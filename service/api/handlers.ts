@@ -1,0 +1,141 @@
+// gRPC handlers: decode the request, call the registry or the inventory, encode the answer.
+// No rule lives here; every decision is the registry's (service/registry/).
+import type * as grpc from "@grpc/grpc-js";
+import type { PciDevice } from "../devices/types.ts";
+import { RegistryError } from "../registry/errors.ts";
+import type { Registry } from "../registry/registry.ts";
+import { normalizePciAddress } from "../devices/pci_address.ts";
+import { toDevice, toEvent, toIoeventfd } from "./convert.ts";
+import type { AgentInfo } from "./generated/ioeventd/v1/AgentInfo.ts";
+import type { IoeventfdServiceHandlers } from "./generated/ioeventd/v1/IoeventfdService.ts";
+import { toServiceError } from "./status_details.ts";
+
+export interface ApiContext {
+  registry: Registry;
+  devices: { list(): PciDevice[]; get(address: string): PciDevice | undefined };
+  agentInfo(): AgentInfo;
+}
+
+/** Runs a unary handler body, turning any throw into a status with details. */
+function unary<Req, Res>(
+  body: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    try {
+      callback(null, body(call.request, call));
+    } catch (err) {
+      callback(toServiceError(err));
+    }
+  };
+}
+
+function deviceOrThrow(ctx: ApiContext, address: string): PciDevice {
+  const canonical = normalizePciAddress(address ?? "");
+  const dev = canonical ? ctx.devices.get(canonical) : undefined;
+  if (!dev) {
+    throw RegistryError.of([{
+      field: "address",
+      reason: "DEVICE_NOT_FOUND",
+      description: `no PCI device ${address} on this host`,
+    }]);
+  }
+  return dev;
+}
+
+/** The service's handlers, and a way to end open watch streams on shutdown. */
+export function createHandlers(
+  ctx: ApiContext,
+): { handlers: IoeventfdServiceHandlers; endStreams: () => void } {
+  const { registry } = ctx;
+  const streams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  const device = (d: PciDevice) =>
+    toDevice(d, registry.countOnDevice(d.address), registry.limits.maxPerDevice);
+
+  const handlers: IoeventfdServiceHandlers = {
+    GetAgentInfo: unary(() => ctx.agentInfo()),
+
+    ListDevices: unary((req) => ({
+      devices: ctx.devices.list().filter((d) => !req.managedOnly || d.managed).map(device),
+    })),
+
+    GetDevice: unary((req) => device(deviceOrThrow(ctx, req.address))),
+
+    CreateIoeventfd: unary((req) => {
+      const { registration } = registry.create({
+        spec: req.spec,
+        owner: req.owner,
+        requestId: req.requestId,
+      });
+      return toIoeventfd(registration, registry.stats().get(registration.nativeId ?? -1n));
+    }),
+
+    DeleteIoeventfd: unary((req) => {
+      const deleted = registry.delete(
+        req.selector === "key" && req.key ? { key: req.key } : { id: req.id },
+      );
+      return { deleted: toIoeventfd(deleted) };
+    }),
+
+    GetIoeventfd: unary((req) => {
+      const r = registry.get(req.id);
+      return toIoeventfd(r, registry.stats().get(r.nativeId ?? -1n));
+    }),
+
+    ListIoeventfds: unary((req) => {
+      const page = registry.list({
+        device: req.device || undefined,
+        owner: req.owner || undefined,
+        labels: req.labels,
+        pageSize: req.pageSize,
+        pageToken: req.pageToken || undefined,
+      });
+      const stats = registry.stats();
+      return {
+        ioeventfds: page.items.map((r) => toIoeventfd(r, stats.get(r.nativeId ?? -1n))),
+        nextPageToken: page.nextPageToken,
+        totalSize: page.total,
+      };
+    }),
+
+    ReconcileOwner: unary((req) => {
+      const result = registry.reconcile({
+        owner: req.owner,
+        desired: req.desired,
+        dryRun: req.dryRun,
+      });
+      return {
+        added: result.added.map((r) => toIoeventfd(r)),
+        kept: result.kept.map((r) => toIoeventfd(r)),
+        removed: result.removed.map((r) => toIoeventfd(r)),
+      };
+    }),
+
+    WatchIoeventfds: (call) => {
+      const filter = {
+        device: call.request.device
+          ? normalizePciAddress(call.request.device) ?? undefined
+          : undefined,
+        owner: call.request.owner || undefined,
+      };
+      const watch = registry.watch(filter, (event) => call.write(toEvent(event)));
+      call.write({
+        type: "SNAPSHOT",
+        snapshot: watch.snapshot.map((r) => toIoeventfd(r)),
+        revision: watch.revision.toString(),
+      });
+      streams.add(call);
+      const stop = () => {
+        watch.unsubscribe();
+        streams.delete(call);
+      };
+      call.on("cancelled", stop);
+      call.on("close", stop);
+      call.on("error", stop);
+    },
+  };
+  const endStreams = () => {
+    for (const call of streams) call.end();
+    streams.clear();
+  };
+  return { handlers, endStreams };
+}

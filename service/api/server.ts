@@ -1,0 +1,76 @@
+// The gRPC server: the IoeventfdService, the standard health service and (optionally)
+// server reflection, on every configured listener.
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { ReflectionService } from "@grpc/reflection";
+import { type ApiContext, createHandlers } from "./handlers.ts";
+import { api, packageDefinition } from "./proto.ts";
+
+export const SERVICE_NAME = "ioeventd.v1.IoeventfdService";
+
+export interface ServerOptions {
+  /** grpc-js addresses: "unix:///path.sock", "127.0.0.1:50051". */
+  listen: string[];
+  reflection: boolean;
+  credentials?: grpc.ServerCredentials;
+  maxMessageBytes?: number;
+  maxConcurrentStreams?: number;
+}
+
+export class ApiServer {
+  readonly server: grpc.Server;
+  readonly health: HealthImplementation;
+  /** The bound addresses, with the real port when ":0" was asked. */
+  readonly bound: string[] = [];
+  #endStreams: () => void;
+
+  constructor(ctx: ApiContext, private readonly options: ServerOptions) {
+    this.server = new grpc.Server({
+      "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
+      "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 256,
+    });
+    const { handlers, endStreams } = createHandlers(ctx);
+    this.#endStreams = endStreams;
+    this.server.addService(api().ioeventd.v1.IoeventfdService.service, handlers);
+    this.health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
+    this.health.addToServer(this.server);
+    if (options.reflection) {
+      new ReflectionService(packageDefinition()).addToServer(this.server);
+    }
+  }
+
+  async start(): Promise<void> {
+    for (const address of this.options.listen) {
+      const port = await new Promise<number>((resolve, reject) =>
+        this.server.bindAsync(
+          address,
+          this.options.credentials ?? grpc.ServerCredentials.createInsecure(),
+          (err, port) => (err ? reject(err) : resolve(port)),
+        )
+      );
+      this.bound.push(address.startsWith("unix:") ? address : address.replace(/:0$/, `:${port}`));
+    }
+  }
+
+  setServing(serving: boolean): void {
+    const status = serving ? "SERVING" : "NOT_SERVING";
+    this.health.setStatus("", status);
+    this.health.setStatus(SERVICE_NAME, status);
+  }
+
+  /** Lets in-flight calls finish for up to `graceMs`, then cuts what is left. */
+  async stop(graceMs: number): Promise<void> {
+    this.setServing(false);
+    this.#endStreams();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,161 @@
+// The agent's configuration: defaults, then a JSON file (--config or $IOEVENTD_CONFIG), then
+// environment variables, then flags. With nothing set, the agent manages a simulated host
+// under its state directory, so `deno task start` on a fresh clone shows a working agent.
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { POLL_MODES, type PollMode } from "./native/engine.ts";
+
+export interface AgentConfig {
+  /** Journal, simulated host and the default socket live here. */
+  stateDir: string;
+  /** gRPC listeners: "unix:///path.sock" or "host:port" (plaintext TCP, see allowInsecureTcp). */
+  listen: string[];
+  /** Plaintext TCP is refused unless this is set; it is then reported as a warning. */
+  allowInsecureTcp: boolean;
+  /** HTTP address of /metrics and the health endpoints ("host:port"; "" disables). */
+  metricsListen: string;
+  /** Directories shaped like /sys/bus/pci/devices; the real one is read-only for the agent. */
+  sysfsRoots: string[];
+  /** Create and manage a simulated host (a GPU and a NIC) under stateDir/sim. */
+  simulate: boolean;
+  /** Devices managed although not bound to vfio-pci ("0000:65:00.0" or "10de:2330"). */
+  allow: string[];
+  /** Devices never managed; overrides everything. */
+  deny: string[];
+  maxPerDevice: number;
+  maxPerOwner: number;
+  workers: number;
+  pollMode: PollMode;
+  spinBudgetUs: number;
+  /** Period of the canary that measures dispatch latency; 0 disables it. */
+  canaryPeriodUs: number;
+  rescanIntervalMs: number;
+  reflection: boolean;
+  /** How long in-flight calls may run after SIGTERM. */
+  shutdownGraceMs: number;
+  /** Opt-in per-ioeventfd metric series (cardinality grows with registrations). */
+  perIoeventfdMetrics: boolean;
+}
+
+export const REAL_SYSFS = "/sys/bus/pci/devices";
+
+export function defaultConfig(
+  stateDir = Deno.env.get("IOEVENTD_STATE_DIR") ?? ".state",
+): AgentConfig {
+  const dir = resolve(stateDir);
+  return {
+    stateDir: dir,
+    listen: [`unix://${join(dir, "run", "ioeventd.sock")}`],
+    allowInsecureTcp: false,
+    metricsListen: "127.0.0.1:9464",
+    sysfsRoots: [REAL_SYSFS],
+    simulate: true,
+    allow: [],
+    deny: [],
+    maxPerDevice: 1000,
+    maxPerOwner: 10000,
+    workers: 1,
+    pollMode: "block",
+    spinBudgetUs: 50,
+    canaryPeriodUs: 10_000,
+    rescanIntervalMs: 5_000,
+    reflection: true,
+    shutdownGraceMs: 5_000,
+    perIoeventfdMetrics: false,
+  };
+}
+
+/** The simulated host's sysfs root inside the state directory. */
+export function simulatedSysfsRoot(config: AgentConfig): string {
+  return join(config.stateDir, "sim", "sys", "bus", "pci", "devices");
+}
+
+export function journalPath(config: AgentConfig): string {
+  return join(config.stateDir, "journal.sqlite");
+}
+
+const ENV: Record<string, keyof AgentConfig> = {
+  IOEVENTD_LISTEN: "listen",
+  IOEVENTD_METRICS_LISTEN: "metricsListen",
+  IOEVENTD_SYSFS_ROOTS: "sysfsRoots",
+  IOEVENTD_SIMULATE: "simulate",
+  IOEVENTD_ALLOW: "allow",
+  IOEVENTD_DENY: "deny",
+  IOEVENTD_WORKERS: "workers",
+  IOEVENTD_POLL_MODE: "pollMode",
+  IOEVENTD_MAX_PER_DEVICE: "maxPerDevice",
+  IOEVENTD_MAX_PER_OWNER: "maxPerOwner",
+  IOEVENTD_ALLOW_INSECURE_TCP: "allowInsecureTcp",
+};
+
+function coerce(key: keyof AgentConfig, value: string, base: AgentConfig): unknown {
+  const current = base[key];
+  if (Array.isArray(current)) return value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (typeof current === "number") return Number(value);
+  if (typeof current === "boolean") return value === "1" || value === "true";
+  return value;
+}
+
+/** Checks values a typo could break; throws one message naming every bad setting. */
+export function checkConfig(c: AgentConfig): AgentConfig {
+  const errors: string[] = [];
+  if (!POLL_MODES.includes(c.pollMode)) errors.push(`pollMode must be one of ${POLL_MODES}`);
+  for (const [k, min] of [["workers", 1], ["maxPerDevice", 1], ["maxPerOwner", 1]] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < min) errors.push(`${k} must be an integer >= ${min}`);
+  }
+  for (const address of c.listen) {
+    if (!address.startsWith("unix:") && !c.allowInsecureTcp) {
+      errors.push(
+        `listener ${address} is plaintext TCP: set allowInsecureTcp (--allow-insecure-tcp) to accept that`,
+      );
+    }
+  }
+  if (errors.length > 0) throw new Error(`invalid configuration: ${errors.join("; ")}`);
+  return c;
+}
+
+export function loadConfig(args: string[]): AgentConfig {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: "string" },
+      "state-dir": { type: "string" },
+      listen: { type: "string", multiple: true },
+      "allow-insecure-tcp": { type: "boolean" },
+      "metrics-listen": { type: "string" },
+      "sysfs-root": { type: "string", multiple: true },
+      "no-simulate": { type: "boolean" },
+      allow: { type: "string", multiple: true },
+      deny: { type: "string", multiple: true },
+      workers: { type: "string" },
+      "poll-mode": { type: "string" },
+      "max-per-device": { type: "string" },
+    },
+    strict: true,
+  });
+  let config = defaultConfig(values["state-dir"]);
+  const file = values.config ?? Deno.env.get("IOEVENTD_CONFIG");
+  if (file) {
+    const fromFile = JSON.parse(readFileSync(file, "utf8")) as Partial<AgentConfig>;
+    config = { ...config, ...fromFile, stateDir: resolve(fromFile.stateDir ?? config.stateDir) };
+    if (!fromFile.listen) config.listen = defaultConfig(config.stateDir).listen;
+  }
+  for (const [name, key] of Object.entries(ENV)) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) {
+      (config as unknown as Record<string, unknown>)[key] = coerce(key, value, config);
+    }
+  }
+  if (values.listen) config.listen = values.listen;
+  if (values["allow-insecure-tcp"]) config.allowInsecureTcp = true;
+  if (values["metrics-listen"] !== undefined) config.metricsListen = values["metrics-listen"];
+  if (values["sysfs-root"]) config.sysfsRoots = values["sysfs-root"];
+  if (values["no-simulate"]) config.simulate = false;
+  if (values.allow) config.allow = values.allow;
+  if (values.deny) config.deny = values.deny;
+  if (values.workers) config.workers = Number(values.workers);
+  if (values["poll-mode"]) config.pollMode = values["poll-mode"] as PollMode;
+  if (values["max-per-device"]) config.maxPerDevice = Number(values["max-per-device"]);
+  return checkConfig(config);
+}

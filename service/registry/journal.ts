@@ -1,0 +1,140 @@
+// The journal: every accepted registration, durably on disk before the API answers, so an
+// agent restart (upgrade or crash) re-arms exactly what callers were told exists. SQLite in
+// WAL mode with synchronous=FULL: a committed transaction survives kill -9 and power loss,
+// and a torn write is rolled back on the next open.
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** What is needed to rebuild a registration, and to refuse a reused PID or fd. */
+export interface JournalRecord {
+  id: string;
+  owner: string;
+  requestId: string;
+  device: string;
+  bar: number;
+  offset: bigint;
+  width: number;
+  data: bigint;
+  labels: Record<string, string>;
+  pid: number;
+  fd: number;
+  startTime: bigint;
+  inode: bigint;
+  createdAtMs: number;
+}
+
+interface Row {
+  id: string;
+  owner: string;
+  request_id: string;
+  device: string;
+  bar: number;
+  offset: string;
+  width: number;
+  data: string;
+  labels: string;
+  pid: number;
+  fd: number;
+  start_time: string;
+  inode: string;
+  created_at_ms: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ioeventfds (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  device TEXT NOT NULL,
+  bar INTEGER NOT NULL,
+  offset TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  fd INTEGER NOT NULL,
+  start_time TEXT NOT NULL,
+  inode TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+);`;
+
+export class Journal {
+  #db: DatabaseSync;
+  #insert: StatementSync;
+  #delete: StatementSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#insert = db.prepare(
+      `INSERT OR REPLACE INTO ioeventfds (id, owner, request_id, device, bar, offset, width,
+       data, labels, pid, fd, start_time, inode, created_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#delete = db.prepare("DELETE FROM ioeventfds WHERE id = ?");
+  }
+
+  static open(path: string): Journal {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec(SCHEMA);
+    return new Journal(db);
+  }
+
+  all(): JournalRecord[] {
+    const rows = this.#db.prepare("SELECT * FROM ioeventfds ORDER BY id").all() as unknown as Row[];
+    return rows.map((r) => ({
+      id: r.id,
+      owner: r.owner,
+      requestId: r.request_id,
+      device: r.device,
+      bar: r.bar,
+      offset: BigInt(r.offset),
+      width: r.width,
+      data: BigInt(r.data),
+      labels: JSON.parse(r.labels) as Record<string, string>,
+      pid: r.pid,
+      fd: r.fd,
+      startTime: BigInt(r.start_time),
+      inode: BigInt(r.inode),
+      createdAtMs: r.created_at_ms,
+    }));
+  }
+
+  /** One atomic, durable change: all of it is on disk when this returns, or none. */
+  apply(change: { put?: JournalRecord[]; remove?: string[] }): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const id of change.remove ?? []) this.#delete.run(id);
+      for (const r of change.put ?? []) {
+        this.#insert.run(
+          r.id,
+          r.owner,
+          r.requestId,
+          r.device,
+          r.bar,
+          r.offset.toString(),
+          r.width,
+          r.data.toString(),
+          JSON.stringify(r.labels),
+          r.pid,
+          r.fd,
+          r.startTime.toString(),
+          r.inode.toString(),
+          r.createdAtMs,
+        );
+      }
+      this.#db.exec("COMMIT");
+    } catch (err) {
+      this.#db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}

@@ -1,0 +1,749 @@
+// The registry: the agent's single source of truth about ioeventfds. Every change goes
+// validation → source acquisition → native engine → journal → index → watchers, in that
+// order, synchronously, so two requests can never interleave and a rejected request
+// changes nothing. Handlers stay thin and call only this.
+import { normalizePciAddress } from "../devices/pci_address.ts";
+import type { PciDevice } from "../devices/types.ts";
+import { Errno, NativeError } from "../native/errno.ts";
+import type { AcquiredSource, NativeEngine, RegistrationStats } from "../native/engine.ts";
+import { type Reason, RegistryError, type Violation } from "./errors.ts";
+import type { Journal, JournalRecord } from "./journal.ts";
+import {
+  keyOf,
+  parseU64,
+  type RawSpec,
+  type Spec,
+  validateOwner,
+  validateRequestId,
+  validateSpec,
+  type ValidationContext,
+} from "./validation.ts";
+
+export type State = "ARMED" | "ORPHANED";
+export type RemovalCause = "REQUEST" | "RECONCILE" | "SOURCE_EXIT";
+
+export interface Registration {
+  id: string;
+  owner: string;
+  requestId: string;
+  spec: Spec;
+  state: State;
+  backend: "user-mmap";
+  createdAtMs: number;
+  /** Identity of the source recorded when it was first acquired. */
+  startTime: bigint;
+  inode: bigint;
+  /** The engine's id while armed; null when orphaned. */
+  nativeId: bigint | null;
+}
+
+export type RegistryEvent =
+  | { type: "ADDED"; registration: Registration; revision: bigint }
+  | { type: "REMOVED"; registration: Registration; cause: RemovalCause; revision: bigint }
+  | { type: "UPDATED"; registration: Registration; revision: bigint };
+
+export interface RegistryLimits {
+  maxPerDevice: number;
+  maxPerOwner: number;
+}
+
+/** The part of the native engine the registry drives. */
+export type DataPlane = Pick<
+  NativeEngine,
+  "acquireSource" | "releaseSource" | "register" | "unregister" | "registrationStats"
+>;
+
+export interface DeviceSource {
+  get(address: string): PciDevice | undefined;
+}
+
+export interface WatchFilter {
+  device?: string;
+  owner?: string;
+}
+
+export interface ListFilter extends WatchFilter {
+  labels?: Record<string, string>;
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export interface ReconcileResult {
+  added: Registration[];
+  kept: Registration[];
+  removed: Registration[];
+}
+
+export interface ReplayReport {
+  rearmed: number;
+  orphaned: string[];
+  dropped: { id: string; reason: string }[];
+  durationMs: number;
+}
+
+/** Monotonic counters for metrics; never reset while the agent runs. */
+export class RegistryCounters {
+  created = 0;
+  readonly rejected = new Map<Reason, number>();
+  readonly removed = new Map<RemovalCause, number>();
+  readonly orphaned = { total: 0 };
+  readonly replayDropped = new Map<string, number>();
+}
+
+type Listener = (event: RegistryEvent) => void;
+
+function sourceReason(err: unknown): Reason {
+  if (!(err instanceof NativeError)) return "ENGINE_FAILURE";
+  switch (err.errno) {
+    case Errno.ESRCH:
+    case Errno.EOWNERDEAD:
+      return "SOURCE_PROCESS_GONE";
+    case Errno.EBADF:
+    case Errno.ESTALE:
+      return "SOURCE_FD_INVALID";
+    case Errno.EMEDIUMTYPE:
+      return "SOURCE_NOT_EVENTFD";
+    case Errno.EPERM:
+    case Errno.EACCES:
+      return "SOURCE_ACCESS_DENIED";
+    default:
+      return "ENGINE_FAILURE";
+  }
+}
+
+const SOURCE_MESSAGES: Partial<Record<Reason, string>> = {
+  SOURCE_PROCESS_GONE: "the source process does not exist (or its PID was reused)",
+  SOURCE_FD_INVALID: "the source process has no such open file descriptor",
+  SOURCE_NOT_EVENTFD: "the source file descriptor is not an eventfd",
+  SOURCE_ACCESS_DENIED: "the agent may not take file descriptors from that process",
+};
+
+function newId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return "ioe-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function matches(r: Registration, f: WatchFilter): boolean {
+  return (!f.device || r.spec.device === f.device) && (!f.owner || r.owner === f.owner);
+}
+
+function toRecord(r: Registration): JournalRecord {
+  return {
+    id: r.id,
+    owner: r.owner,
+    requestId: r.requestId,
+    device: r.spec.device,
+    bar: r.spec.bar,
+    offset: r.spec.offset,
+    width: r.spec.width,
+    data: r.spec.data,
+    labels: r.spec.labels,
+    pid: r.spec.source.pid,
+    fd: r.spec.source.fd,
+    startTime: r.startTime,
+    inode: r.inode,
+    createdAtMs: r.createdAtMs,
+  };
+}
+
+export class Registry {
+  readonly counters = new RegistryCounters();
+  #byId = new Map<string, Registration>();
+  #byKey = new Map<string, Registration>();
+  #byRequestId = new Map<string, Registration>();
+  #perDevice = new Map<string, number>();
+  #perOwner = new Map<string, number>();
+  #listeners = new Set<{ filter: WatchFilter; listener: Listener }>();
+  #revision = 0n;
+  #accepting = true;
+  readonly ctx: ValidationContext;
+
+  constructor(
+    private readonly engine: DataPlane,
+    private readonly journal: Journal,
+    private readonly devices: DeviceSource,
+    readonly limits: RegistryLimits,
+    widths: readonly number[],
+  ) {
+    this.ctx = { device: (a) => devices.get(a), widths };
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get revision(): bigint {
+    return this.#revision;
+  }
+
+  countOnDevice(address: string): number {
+    return this.#perDevice.get(address) ?? 0;
+  }
+
+  /** After this, every mutation is refused with SHUTTING_DOWN (graceful stop). */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  // ---- reads ----
+
+  get(id: string): Registration {
+    const r = typeof id === "string" ? this.#byId.get(id) : undefined;
+    if (!r) {
+      throw new RegistryError("NOT_FOUND", `no ioeventfd ${id}`, [
+        { field: "id", reason: "NOT_FOUND", description: `no ioeventfd with id ${id}` },
+      ]);
+    }
+    return r;
+  }
+
+  all(filter: WatchFilter = {}): Registration[] {
+    return [...this.#byId.values()].filter((r) => matches(r, filter))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  list(filter: ListFilter): { items: Registration[]; nextPageToken: string; total: number } {
+    const device = filter.device ? normalizePciAddress(filter.device) ?? filter.device : undefined;
+    const labels = Object.entries(filter.labels ?? {});
+    const selected = this.all({ device, owner: filter.owner })
+      .filter((r) => labels.every(([k, v]) => r.spec.labels[k] === v));
+    const pageSize = Math.min(Math.max(filter.pageSize || 100, 1), 1000);
+    let start = 0;
+    if (filter.pageToken) {
+      const after = decodePageToken(filter.pageToken);
+      start = selected.findIndex((r) => r.id > after);
+      if (start < 0) start = selected.length;
+    }
+    const items = selected.slice(start, start + pageSize);
+    const more = start + pageSize < selected.length;
+    return {
+      items,
+      nextPageToken: more ? encodePageToken(items[items.length - 1].id) : "",
+      total: selected.length,
+    };
+  }
+
+  stats(): Map<bigint, RegistrationStats> {
+    return this.engine.registrationStats();
+  }
+
+  // ---- watch ----
+
+  /** A consistent snapshot and every later change, with no gap between them. */
+  watch(filter: WatchFilter, listener: Listener): {
+    snapshot: Registration[];
+    revision: bigint;
+    unsubscribe: () => void;
+  } {
+    const entry = { filter, listener };
+    this.#listeners.add(entry);
+    return {
+      snapshot: this.all(filter),
+      revision: this.#revision,
+      unsubscribe: () => this.#listeners.delete(entry),
+    };
+  }
+
+  #emit(event: RegistryEvent): void {
+    for (const { filter, listener } of this.#listeners) {
+      if (matches(event.registration, filter)) listener(event);
+    }
+  }
+
+  // ---- mutations ----
+
+  create(req: { spec: RawSpec | null | undefined; owner: unknown; requestId?: unknown }): {
+    registration: Registration;
+    created: boolean;
+  } {
+    return this.#counted(() => this.#create(req));
+  }
+
+  delete(
+    selector: { id?: string; key?: RawSpec },
+    cause: RemovalCause = "REQUEST",
+  ): Registration {
+    return this.#counted(() => {
+      this.#requireAccepting();
+      const r = this.#find(selector);
+      this.#disarm([r]);
+      this.journal.apply({ remove: [r.id] });
+      this.#unindex(r, cause);
+      return r;
+    });
+  }
+
+  reconcile(
+    req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean },
+  ): ReconcileResult {
+    return this.#counted(() => this.#reconcile(req));
+  }
+
+  /** A source process exited: its ioeventfds go, journaled and reported. */
+  sourceExited(pid: number, startTime: bigint): Registration[] {
+    const gone = [...this.#byId.values()].filter((r) =>
+      r.spec.source.pid === pid && r.startTime === startTime
+    );
+    if (gone.length === 0) return [];
+    this.#disarm(gone);
+    this.journal.apply({ remove: gone.map((r) => r.id) });
+    for (const r of gone) this.#unindex(r, "SOURCE_EXIT");
+    return gone;
+  }
+
+  /**
+   * Devices vanished or stopped being managed: their ioeventfds stop writing and become
+   * ORPHANED (reported, kept in the journal, removable with DeleteIoeventfd).
+   */
+  devicesChanged(addresses: string[]): Registration[] {
+    const orphaned: Registration[] = [];
+    for (const address of addresses) {
+      const dev = this.devices.get(address);
+      if (dev?.managed) continue;
+      for (const r of this.#byId.values()) {
+        if (r.spec.device === address && r.state === "ARMED") orphaned.push(r);
+      }
+    }
+    this.#disarm(orphaned);
+    for (const r of orphaned) {
+      r.state = "ORPHANED";
+      r.nativeId = null;
+      this.counters.orphaned.total++;
+      this.#emit({ type: "UPDATED", registration: r, revision: ++this.#revision });
+    }
+    return orphaned;
+  }
+
+  /** Start-up: re-arm every journaled ioeventfd through the same validation as the API. */
+  replay(): ReplayReport {
+    const started = performance.now();
+    const report: ReplayReport = { rearmed: 0, orphaned: [], dropped: [], durationMs: 0 };
+    const drop: string[] = [];
+    for (const rec of this.journal.all()) {
+      const raw: RawSpec = {
+        device: rec.device,
+        bar: rec.bar,
+        offset: rec.offset,
+        width: rec.width,
+        data: rec.data,
+        source: { pid: rec.pid, fd: rec.fd },
+        labels: rec.labels,
+      };
+      const v = validateSpec(raw, this.ctx, "journal.");
+      const base = {
+        id: rec.id,
+        owner: rec.owner,
+        requestId: rec.requestId,
+        backend: "user-mmap" as const,
+        createdAtMs: rec.createdAtMs,
+        startTime: rec.startTime,
+        inode: rec.inode,
+      };
+      if (!v.ok) {
+        const reason = v.violations[0].reason;
+        if (reason === "DEVICE_NOT_FOUND" || reason === "DEVICE_NOT_MANAGED") {
+          const spec = { ...raw, device: rec.device, source: { pid: rec.pid, fd: rec.fd } } as Spec;
+          this.#index({ ...base, spec, state: "ORPHANED", nativeId: null });
+          report.orphaned.push(rec.id);
+          continue;
+        }
+        report.dropped.push({ id: rec.id, reason });
+        drop.push(rec.id);
+        continue;
+      }
+      let source: AcquiredSource;
+      try {
+        source = this.engine.acquireSource(rec.pid, rec.fd, {
+          startTime: rec.startTime,
+          inode: rec.inode,
+        });
+      } catch (err) {
+        const reason = err instanceof NativeError && err.is("EOWNERDEAD")
+          ? "PID_REUSED"
+          : err instanceof NativeError && err.is("ESTALE")
+          ? "FD_REPLACED"
+          : sourceReason(err);
+        report.dropped.push({ id: rec.id, reason });
+        drop.push(rec.id);
+        continue;
+      }
+      try {
+        const nativeId = this.#arm(v.value, source);
+        this.#index({ ...base, spec: v.value, state: "ARMED", nativeId });
+        report.rearmed++;
+      } catch (err) {
+        this.engine.releaseSource(source.fd);
+        report.dropped.push({ id: rec.id, reason: String(err) });
+        drop.push(rec.id);
+      }
+    }
+    if (drop.length > 0) this.journal.apply({ remove: drop });
+    for (const d of report.dropped) {
+      this.counters.replayDropped.set(
+        d.reason,
+        (this.counters.replayDropped.get(d.reason) ?? 0) + 1,
+      );
+    }
+    report.durationMs = performance.now() - started;
+    return report;
+  }
+
+  // ---- internals ----
+
+  #counted<T>(op: () => T): T {
+    try {
+      return op();
+    } catch (err) {
+      if (err instanceof RegistryError) {
+        this.counters.rejected.set(err.reason, (this.counters.rejected.get(err.reason) ?? 0) + 1);
+      }
+      throw err;
+    }
+  }
+
+  #requireAccepting(): void {
+    if (!this.#accepting) {
+      throw new RegistryError(
+        "SHUTTING_DOWN",
+        "the agent is shutting down; retry on its successor",
+      );
+    }
+  }
+
+  #create(req: { spec: RawSpec | null | undefined; owner: unknown; requestId?: unknown }): {
+    registration: Registration;
+    created: boolean;
+  } {
+    this.#requireAccepting();
+    const violations: Violation[] = [
+      ...validateOwner(req.owner, "owner"),
+      ...validateRequestId(req.requestId, "request_id"),
+    ];
+    const v = validateSpec(req.spec as RawSpec, this.ctx, "spec.");
+    if (!v.ok) violations.push(...v.violations);
+    if (violations.length > 0 || !v.ok) throw RegistryError.of(violations);
+    const spec = v.value;
+    const owner = req.owner as string;
+    const requestId = (req.requestId as string | undefined) ?? "";
+
+    if (requestId) {
+      const earlier = this.#byRequestId.get(`${owner}\0${requestId}`);
+      if (earlier) {
+        const same = keyOf(earlier.spec) === keyOf(spec) &&
+          earlier.spec.source.pid === spec.source.pid && earlier.spec.source.fd === spec.source.fd;
+        if (same) return { registration: earlier, created: false };
+        throw RegistryError.of([{
+          field: "request_id",
+          reason: "REQUEST_ID_REUSED",
+          description: `request_id ${requestId} was used for ${earlier.id} with a different spec`,
+        }], { existing_id: earlier.id });
+      }
+    }
+    this.#checkFree(spec, "spec.", new Set());
+    this.#checkLimits([{ spec, owner, at: "spec." }], new Set());
+
+    const source = this.#acquire(spec, "spec.source");
+    let nativeId: bigint;
+    try {
+      nativeId = this.#arm(spec, source);
+    } catch (err) {
+      this.engine.releaseSource(source.fd);
+      throw err;
+    }
+    const r: Registration = {
+      id: newId(),
+      owner,
+      requestId,
+      spec,
+      state: "ARMED",
+      backend: "user-mmap",
+      createdAtMs: Date.now(),
+      startTime: source.startTime,
+      inode: source.inode,
+      nativeId,
+    };
+    try {
+      this.journal.apply({ put: [toRecord(r)] });
+    } catch (err) {
+      this.engine.unregister(nativeId);
+      throw new RegistryError("ENGINE_FAILURE", `journal write failed: ${err}`);
+    }
+    this.#index(r);
+    this.counters.created++;
+    this.#emit({ type: "ADDED", registration: r, revision: ++this.#revision });
+    return { registration: r, created: true };
+  }
+
+  #reconcile(req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean }): ReconcileResult {
+    this.#requireAccepting();
+    const violations = validateOwner(req.owner, "owner");
+    if (violations.length > 0) throw RegistryError.of(violations);
+    const owner = req.owner as string;
+    const desired = Array.isArray(req.desired) ? req.desired : [];
+    const specs: Spec[] = [];
+    desired.forEach((raw, i) => {
+      const v = validateSpec(raw, this.ctx, `desired[${i}].`);
+      if (v.ok) specs.push(v.value);
+      else violations.push(...v.violations);
+    });
+    if (violations.length > 0) throw RegistryError.of(violations);
+
+    const current = this.all({ owner });
+    const currentByKey = new Map(current.map((r) => [keyOf(r.spec), r]));
+    const kept: Registration[] = [];
+    const toAdd: { spec: Spec; at: string }[] = [];
+    const seen = new Map<string, number>();
+    specs.forEach((spec, i) => {
+      const key = keyOf(spec);
+      const at = `desired[${i}].`;
+      if (seen.has(key)) {
+        throw RegistryError.of([{
+          field: `${at}offset`,
+          reason: "DUPLICATE",
+          description: `same key as desired[${seen.get(key)}]`,
+        }]);
+      }
+      seen.set(key, i);
+      const existing = currentByKey.get(key);
+      if (
+        existing && existing.state === "ARMED" && existing.spec.source.pid === spec.source.pid &&
+        existing.spec.source.fd === spec.source.fd
+      ) {
+        kept.push(existing);
+      } else {
+        toAdd.push({ spec, at });
+      }
+    });
+    const keptIds = new Set(kept.map((r) => r.id));
+    const toRemove = current.filter((r) => !keptIds.has(r.id));
+    const removingKeys = new Set(toRemove.map((r) => keyOf(r.spec)));
+    for (const { spec, at } of toAdd) this.#checkFree(spec, at, removingKeys);
+    this.#checkLimits(toAdd.map((a) => ({ ...a, owner })), new Set(toRemove.map((r) => r.id)));
+
+    // Take every source before changing anything: all or nothing.
+    const acquired: AcquiredSource[] = [];
+    try {
+      for (const { spec, at } of toAdd) acquired.push(this.#acquire(spec, `${at}source`));
+    } catch (err) {
+      for (const s of acquired) this.engine.releaseSource(s.fd);
+      throw err;
+    }
+    if (req.dryRun) {
+      for (const s of acquired) this.engine.releaseSource(s.fd);
+      return { added: [], kept, removed: toRemove };
+    }
+    const added: Registration[] = [];
+    try {
+      toAdd.forEach(({ spec }, i) => {
+        const source = acquired[i];
+        const nativeId = this.#arm(spec, source);
+        acquired[i] = { ...source, fd: -1 }; // owned by the engine now
+        added.push({
+          id: newId(),
+          owner,
+          requestId: "",
+          spec,
+          state: "ARMED",
+          backend: "user-mmap",
+          createdAtMs: Date.now(),
+          startTime: source.startTime,
+          inode: source.inode,
+          nativeId,
+        });
+      });
+      this.journal.apply({ put: added.map(toRecord), remove: toRemove.map((r) => r.id) });
+    } catch (err) {
+      for (const r of added) this.engine.unregister(r.nativeId!);
+      for (const s of acquired) if (s.fd >= 0) this.engine.releaseSource(s.fd);
+      throw err instanceof RegistryError
+        ? err
+        : new RegistryError("ENGINE_FAILURE", `reconcile failed: ${err}`);
+    }
+    // Labels of kept entries follow the desired state.
+    const relabel = kept.filter((r) => {
+      const want = specs.find((s) => keyOf(s) === keyOf(r.spec))!.labels;
+      if (JSON.stringify(want) === JSON.stringify(r.spec.labels)) return false;
+      r.spec = { ...r.spec, labels: want };
+      return true;
+    });
+    if (relabel.length > 0) this.journal.apply({ put: relabel.map(toRecord) });
+    this.#disarm(toRemove);
+    for (const r of toRemove) this.#unindex(r, "RECONCILE");
+    for (const r of added) {
+      this.#index(r);
+      this.counters.created++;
+      this.#emit({ type: "ADDED", registration: r, revision: ++this.#revision });
+    }
+    for (const r of relabel) {
+      this.#emit({ type: "UPDATED", registration: r, revision: ++this.#revision });
+    }
+    return { added, kept, removed: toRemove };
+  }
+
+  #find(selector: { id?: string; key?: RawSpec }): Registration {
+    if (selector.id) return this.get(selector.id);
+    const k = selector.key;
+    if (!k) {
+      throw RegistryError.of([{
+        field: "selector",
+        reason: "INVALID_ARGUMENT",
+        description: "give an id or a key",
+      }]);
+    }
+    const device = typeof k.device === "string" ? normalizePciAddress(k.device) : null;
+    const offset = parseU64(k.offset ?? 0);
+    const data = parseU64(k.data ?? 0);
+    const bar = Number(k.bar ?? 0);
+    const width = Number(k.width ?? 0);
+    if (device === null || offset === null || data === null) {
+      throw RegistryError.of([{
+        field: "key",
+        reason: "INVALID_ARGUMENT",
+        description: "key needs a PCI address and unsigned offset and data",
+      }]);
+    }
+    const r = this.#byKey.get(keyOf({ device, bar, offset, width, data }));
+    if (!r) {
+      throw RegistryError.of([{
+        field: "key",
+        reason: "NOT_FOUND",
+        description: `no ioeventfd with key ${keyOf({ device, bar, offset, width, data })}`,
+      }]);
+    }
+    return r;
+  }
+
+  #checkFree(spec: Spec, at: string, freedKeys: Set<string>): void {
+    const existing = this.#byKey.get(keyOf(spec));
+    if (existing && !freedKeys.has(keyOf(spec))) {
+      throw RegistryError.of([{
+        field: `${at}offset`,
+        reason: "DUPLICATE",
+        description:
+          `an ioeventfd with the same (device, bar, offset, width, data) exists: ${existing.id}`,
+      }], { existing_id: existing.id });
+    }
+  }
+
+  #checkLimits(adds: { spec: Spec; owner: string; at: string }[], removing: Set<string>): void {
+    const device = new Map<string, number>();
+    const owner = new Map<string, number>();
+    for (const id of removing) {
+      const r = this.#byId.get(id)!;
+      device.set(r.spec.device, (device.get(r.spec.device) ?? 0) - 1);
+      owner.set(r.owner, (owner.get(r.owner) ?? 0) - 1);
+    }
+    for (const a of adds) {
+      const d = (device.get(a.spec.device) ?? 0) + 1;
+      device.set(a.spec.device, d);
+      if ((this.#perDevice.get(a.spec.device) ?? 0) + d > this.limits.maxPerDevice) {
+        throw RegistryError.of([{
+          field: `${a.at}device`,
+          reason: "LIMIT_REACHED",
+          description:
+            `device ${a.spec.device} already has the maximum of ${this.limits.maxPerDevice} ioeventfds`,
+        }], { limit: String(this.limits.maxPerDevice) });
+      }
+      const o = (owner.get(a.owner) ?? 0) + 1;
+      owner.set(a.owner, o);
+      if ((this.#perOwner.get(a.owner) ?? 0) + o > this.limits.maxPerOwner) {
+        throw RegistryError.of([{
+          field: "owner",
+          reason: "LIMIT_REACHED",
+          description:
+            `owner ${a.owner} already has the maximum of ${this.limits.maxPerOwner} ioeventfds`,
+        }], { limit: String(this.limits.maxPerOwner) });
+      }
+    }
+  }
+
+  #acquire(spec: Spec, field: string): AcquiredSource {
+    try {
+      return this.engine.acquireSource(spec.source.pid, spec.source.fd);
+    } catch (err) {
+      const reason = sourceReason(err);
+      throw RegistryError.of([{
+        field,
+        reason,
+        description: `${
+          SOURCE_MESSAGES[reason] ?? String(err)
+        } (pid ${spec.source.pid}, fd ${spec.source.fd})`,
+      }]);
+    }
+  }
+
+  /** Hands the acquired fd to the engine; on failure the caller still owns the fd. */
+  #arm(spec: Spec, source: AcquiredSource): bigint {
+    const bar = this.devices.get(spec.device)?.bars[spec.bar];
+    if (!bar?.resourcePath) throw new RegistryError("ENGINE_FAILURE", "BAR has no resource file");
+    try {
+      return this.engine.register({
+        barPath: bar.resourcePath,
+        offset: spec.offset,
+        width: spec.width,
+        data: spec.data,
+        fd: source.fd,
+        pid: spec.source.pid,
+        pidStart: source.startTime,
+      });
+    } catch (err) {
+      if (err instanceof NativeError && err.is("ESRCH")) {
+        throw RegistryError.of([{
+          field: "spec.source",
+          reason: "SOURCE_PROCESS_GONE",
+          description: "the source process exited while the ioeventfd was being armed",
+        }]);
+      }
+      throw new RegistryError("ENGINE_FAILURE", `the native engine refused the write: ${err}`);
+    }
+  }
+
+  #disarm(rs: Registration[]): void {
+    for (const r of rs) {
+      if (r.nativeId === null) continue;
+      try {
+        this.engine.unregister(r.nativeId);
+      } catch (err) {
+        if (!(err instanceof NativeError && err.is("ENOENT"))) throw err;
+      }
+      r.nativeId = null;
+    }
+  }
+
+  #index(r: Registration): void {
+    this.#byId.set(r.id, r);
+    this.#byKey.set(keyOf(r.spec), r);
+    if (r.requestId) this.#byRequestId.set(`${r.owner}\0${r.requestId}`, r);
+    this.#perDevice.set(r.spec.device, (this.#perDevice.get(r.spec.device) ?? 0) + 1);
+    this.#perOwner.set(r.owner, (this.#perOwner.get(r.owner) ?? 0) + 1);
+  }
+
+  #unindex(r: Registration, cause: RemovalCause): void {
+    this.#byId.delete(r.id);
+    if (this.#byKey.get(keyOf(r.spec)) === r) this.#byKey.delete(keyOf(r.spec));
+    if (r.requestId) this.#byRequestId.delete(`${r.owner}\0${r.requestId}`);
+    this.#perDevice.set(r.spec.device, (this.#perDevice.get(r.spec.device) ?? 1) - 1);
+    this.#perOwner.set(r.owner, (this.#perOwner.get(r.owner) ?? 1) - 1);
+    this.counters.removed.set(cause, (this.counters.removed.get(cause) ?? 0) + 1);
+    this.#emit({ type: "REMOVED", registration: r, cause, revision: ++this.#revision });
+  }
+}
+
+function encodePageToken(lastId: string): string {
+  return btoa(`v1:${lastId}`);
+}
+
+function decodePageToken(token: string): string {
+  let text = "";
+  try {
+    text = atob(token);
+  } catch { /* reported below */ }
+  if (!text.startsWith("v1:")) {
+    throw RegistryError.of([{
+      field: "page_token",
+      reason: "INVALID_PAGE_TOKEN",
+      description: "page_token is not one this agent issued",
+    }]);
+  }
+  return text.slice(3);
+}

@@ -1,0 +1,296 @@
+// The one place where an ioeventfd request is judged. The API, the CLI and the journal
+// replay all come through here, so a rule holds everywhere or nowhere. It keeps the
+// kernel's VFIO_DEVICE_IOEVENTFD rules and adds the ones the kernel leaves out (alignment,
+// the MSI-X PBA, data that does not fit the width).
+import { normalizePciAddress } from "../devices/pci_address.ts";
+import type { PciDevice, Region } from "../devices/types.ts";
+import type { Reason, Violation } from "./errors.ts";
+
+export type Width = 1 | 2 | 4 | 8;
+export const WIDTHS: readonly Width[] = [1, 2, 4, 8];
+
+export interface Source {
+  pid: number;
+  fd: number;
+}
+
+/** A request that passed validation: every value parsed and within range. */
+export interface Spec {
+  device: string;
+  bar: number;
+  offset: bigint;
+  width: Width;
+  data: bigint;
+  source: Source;
+  labels: Record<string, string>;
+}
+
+/** What callers send before validation: anything (proto output, CLI JSON, journal rows). */
+export interface RawSpec {
+  device?: unknown;
+  bar?: unknown;
+  offset?: unknown;
+  width?: unknown;
+  data?: unknown;
+  source?: unknown;
+  labels?: unknown;
+}
+
+export interface ValidationContext {
+  device(address: string): PciDevice | undefined;
+  /** Widths the write backend can perform as one store. */
+  widths: readonly number[];
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; violations: Violation[] };
+
+const U64_MAX = (1n << 64n) - 1n;
+const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/;
+const PRINTABLE = /^[\x21-\x7e]+$/;
+
+/** The kernel's identity of an ioeventfd: (device, bar, offset, width, data). */
+export function keyOf(
+  k: { device: string; bar: number; offset: bigint; width: number; data: bigint },
+): string {
+  return `${k.device}/${k.bar}/${k.offset}/${k.width}/${k.data}`;
+}
+
+/** A uint64 given as number, decimal/hex string or bigint; null when not one. */
+export function parseU64(value: unknown): bigint | null {
+  let n: bigint;
+  if (typeof value === "bigint") n = value;
+  else if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) return null;
+    n = BigInt(value);
+  } else if (typeof value === "string" && /^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})$/.test(value)) {
+    n = BigInt(value);
+  } else return null;
+  return n >= 0n && n <= U64_MAX ? n : null;
+}
+
+function smallInt(value: unknown, min: number, max: number): number | null {
+  const n = typeof value === "string" && /^-?[0-9]{1,10}$/.test(value) ? Number(value) : value;
+  return typeof n === "number" && Number.isInteger(n) && n >= min && n <= max ? n : null;
+}
+
+function overlaps(bar: number, offset: bigint, width: number, region: Region): boolean {
+  if (region.bar !== bar || region.length <= 0) return false;
+  const start = BigInt(region.offset);
+  const end = start + BigInt(region.length);
+  return offset < end && offset + BigInt(width) > start;
+}
+
+function hex(n: bigint | number): string {
+  return `0x${n.toString(16)}`;
+}
+
+export function validateOwner(owner: unknown, field: string): Violation[] {
+  if (typeof owner !== "string" || owner.length < 1 || owner.length > 128) {
+    return [{ field, reason: "INVALID_OWNER", description: "owner must be 1..128 characters" }];
+  }
+  if (!PRINTABLE.test(owner)) {
+    return [{
+      field,
+      reason: "INVALID_OWNER",
+      description: "owner must be printable ASCII without spaces",
+    }];
+  }
+  return [];
+}
+
+export function validateRequestId(requestId: unknown, field: string): Violation[] {
+  if (requestId === undefined || requestId === "") return [];
+  if (typeof requestId !== "string" || requestId.length > 128 || !PRINTABLE.test(requestId)) {
+    return [{
+      field,
+      reason: "INVALID_ARGUMENT",
+      description: "request_id must be at most 128 printable characters",
+    }];
+  }
+  return [];
+}
+
+export function validateLabels(labels: unknown, field: string): Validated<Record<string, string>> {
+  if (labels === undefined || labels === null) return { ok: true, value: {} };
+  if (typeof labels !== "object" || Array.isArray(labels)) {
+    return {
+      ok: false,
+      violations: [{ field, reason: "INVALID_LABEL", description: "labels must be a map" }],
+    };
+  }
+  const entries = Object.entries(labels as Record<string, unknown>);
+  const violations: Violation[] = [];
+  if (entries.length > 32) {
+    violations.push({ field, reason: "INVALID_LABEL", description: "at most 32 labels" });
+  }
+  for (const [key, value] of entries) {
+    if (!LABEL_KEY.test(key)) {
+      violations.push({
+        field: `${field}[${JSON.stringify(key)}]`,
+        reason: "INVALID_LABEL",
+        description:
+          "label keys are 1..63 characters of [A-Za-z0-9._/-], alphanumeric at both ends",
+      });
+    } else if (typeof value !== "string" || value.length > 255) {
+      violations.push({
+        field: `${field}[${JSON.stringify(key)}]`,
+        reason: "INVALID_LABEL",
+        description: "label values are strings of at most 255 characters",
+      });
+    }
+  }
+  return violations.length > 0
+    ? { ok: false, violations }
+    : { ok: true, value: Object.fromEntries(entries) as Record<string, string> };
+}
+
+/** Every value has the right type and range; nothing about the device yet (the CLI checks
+ * this locally before it sends anything). */
+export function validateShape(raw: RawSpec, at = "spec."): Validated<Spec> {
+  const violations: Violation[] = [];
+  const bad = (field: string, reason: Reason, description: string) =>
+    violations.push({ field: `${at}${field}`, reason, description });
+
+  const device = typeof raw.device === "string" ? normalizePciAddress(raw.device) : null;
+  if (device === null) {
+    bad("device", "INVALID_ARGUMENT", "device must be a PCI address like 0000:65:00.0");
+  }
+  const bar = smallInt(raw.bar, 0, 5);
+  if (bar === null) bad("bar", "BAR_OUT_OF_RANGE", "bar must be 0..5");
+  const width = smallInt(raw.width, 0, 2 ** 31);
+  if (width === null || !(WIDTHS as readonly number[]).includes(width)) {
+    bad("width", "WIDTH_UNSUPPORTED", "width must be 1, 2, 4 or 8 bytes");
+  }
+  const offset = parseU64(raw.offset ?? 0);
+  if (offset === null) {
+    bad("offset", "INVALID_ARGUMENT", "offset must be an unsigned 64-bit integer");
+  }
+  const data = parseU64(raw.data ?? 0);
+  if (data === null) bad("data", "DATA_OUT_OF_RANGE", "data must be an unsigned 64-bit integer");
+  else if (width !== null && WIDTHS.includes(width as Width) && data >> BigInt(8 * width) !== 0n) {
+    bad("data", "DATA_OUT_OF_RANGE", `data ${hex(data)} does not fit in ${width} bytes`);
+  }
+  const source = (raw.source ?? null) as { pid?: unknown; fd?: unknown } | null;
+  const pid = typeof source === "object" && source !== null
+    ? smallInt(source.pid, 1, 2 ** 31 - 1)
+    : null;
+  const fd = typeof source === "object" && source !== null
+    ? smallInt(source.fd, 0, 2 ** 31 - 1)
+    : null;
+  if (pid === null) bad("source.pid", "INVALID_ARGUMENT", "source.pid must be a process id > 0");
+  if (fd === null) bad("source.fd", "INVALID_ARGUMENT", "source.fd must be a file descriptor >= 0");
+  const labels = validateLabels(raw.labels, `${at}labels`);
+  if (!labels.ok) violations.push(...labels.violations);
+
+  if (violations.length > 0) return { ok: false, violations };
+  return {
+    ok: true,
+    value: {
+      device: device!,
+      bar: bar!,
+      offset: offset!,
+      width: width as Width,
+      data: data!,
+      source: { pid: pid!, fd: fd! },
+      labels: labels.ok ? labels.value : {},
+    },
+  };
+}
+
+/** Device, BAR and MSI-X rules for a well-formed spec. */
+function checkAgainstDevice(spec: Spec, ctx: ValidationContext, at: string): Violation[] {
+  const dev = ctx.device(spec.device);
+  if (!dev) {
+    return [{
+      field: `${at}device`,
+      reason: "DEVICE_NOT_FOUND",
+      description: `no PCI device ${spec.device} on this host`,
+    }];
+  }
+  if (!dev.managed) {
+    return [{
+      field: `${at}device`,
+      reason: "DEVICE_NOT_MANAGED",
+      description: `device ${spec.device} is not managed by ioeventd (${
+        dev.unmanagedReason ?? "policy"
+      })`,
+    }];
+  }
+  const bar = dev.bars[spec.bar];
+  if (!bar || !bar.eligible) {
+    return [{
+      field: `${at}bar`,
+      reason: "BAR_NOT_MAPPABLE",
+      description: `BAR ${spec.bar} of ${spec.device} cannot take ioeventfds (${
+        bar?.ineligibleReason ?? "ABSENT"
+      })`,
+    }];
+  }
+  if (!ctx.widths.includes(spec.width)) {
+    return [{
+      field: `${at}width`,
+      reason: "WIDTH_UNSUPPORTED",
+      description: `this host does not perform ${spec.width}-byte writes`,
+    }];
+  }
+  if (spec.offset % BigInt(spec.width) !== 0n) {
+    return [{
+      field: `${at}offset`,
+      reason: "UNALIGNED",
+      description: `offset ${hex(spec.offset)} is not a multiple of the width ${spec.width}`,
+    }];
+  }
+  if (spec.offset + BigInt(spec.width) > BigInt(bar.length)) {
+    return [{
+      field: `${at}offset`,
+      reason: "OUT_OF_BAR",
+      description: `offset ${hex(spec.offset)} + ${spec.width} is beyond BAR ${spec.bar} (${
+        hex(bar.length)
+      } bytes)`,
+    }];
+  }
+  if (dev.msix) {
+    const { table, pba } = dev.msix;
+    if (overlaps(spec.bar, spec.offset, spec.width, table)) {
+      return [{
+        field: `${at}offset`,
+        reason: "OVERLAPS_MSIX_TABLE",
+        description: `write overlaps the MSI-X vector table (BAR ${table.bar} ${
+          hex(table.offset)
+        }..${hex(table.offset + table.length)})`,
+      }];
+    }
+    if (overlaps(spec.bar, spec.offset, spec.width, pba)) {
+      return [{
+        field: `${at}offset`,
+        reason: "OVERLAPS_MSIX_PBA",
+        description: `write overlaps the MSI-X pending-bit array (BAR ${pba.bar} ${
+          hex(pba.offset)
+        }..${hex(pba.offset + pba.length)})`,
+      }];
+    }
+  }
+  return [];
+}
+
+/**
+ * Validates one ioeventfd request. `at` prefixes field paths ("spec." for a create,
+ * "desired[3]." in a reconcile). Shape errors are all reported together; device rules
+ * report the first that fails, as the kernel would.
+ */
+export function validateSpec(raw: RawSpec, ctx: ValidationContext, at = "spec."): Validated<Spec> {
+  if (raw === null || typeof raw !== "object") {
+    return {
+      ok: false,
+      violations: [{
+        field: at.replace(/\.$/, ""),
+        reason: "INVALID_ARGUMENT",
+        description: "spec is required",
+      }],
+    };
+  }
+  const shaped = validateShape(raw, at);
+  if (!shaped.ok) return shaped;
+  const violations = checkAgainstDevice(shaped.value, ctx, at);
+  return violations.length > 0 ? { ok: false, violations } : shaped;
+}

@@ -1,0 +1,111 @@
+// Starts real agents for tests: in this process (fast; most API tests) or as a separate
+// `deno run service/main.ts` process (restart, SIGKILL and SIGTERM tests).
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Agent } from "../../service/agent.ts";
+import { AgentClient } from "../../service/cli/client.ts";
+import { type AgentConfig, defaultConfig, simulatedSysfsRoot } from "../../service/config.ts";
+import { silentLogger } from "../../service/log.ts";
+
+export const GPU = "0000:65:00.0";
+export const NIC = "0000:66:00.0";
+
+export function tempDir(prefix = "ioeventd-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A config for a test: a simulated host only, a private socket, no metrics port. */
+export function testConfig(stateDir: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
+  return {
+    ...defaultConfig(stateDir),
+    sysfsRoots: [],
+    metricsListen: "",
+    rescanIntervalMs: 200,
+    shutdownGraceMs: 2000,
+    ...overrides,
+  };
+}
+
+export function barPath(config: AgentConfig, device: string, bar: number): string {
+  return join(simulatedSysfsRoot(config), device, `resource${bar}`);
+}
+
+export interface TestAgent {
+  agent: Agent;
+  client: AgentClient;
+  config: AgentConfig;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(
+  overrides: Partial<AgentConfig> = {},
+  stateDir = tempDir(),
+): Promise<TestAgent> {
+  const config = testConfig(stateDir, overrides);
+  const agent = await Agent.start(config, silentLogger);
+  const client = new AgentClient(agent.server.bound[0]);
+  return {
+    agent,
+    client,
+    config,
+    async stop() {
+      client.close();
+      await agent.stop();
+    },
+  };
+}
+
+const MAIN = fileURLToPath(new URL("../../service/main.ts", import.meta.url));
+
+export interface AgentProcess {
+  child: ChildProcess;
+  client: AgentClient;
+  stateDir: string;
+  address: string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  logs: string[];
+}
+
+/** Runs the agent as its own process, exactly as `deno task start` does, and waits for it. */
+export async function spawnAgent(stateDir: string, args: string[] = []): Promise<AgentProcess> {
+  const address = `unix://${join(stateDir, "run", "ioeventd.sock")}`;
+  const child = spawn(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    MAIN,
+    "--state-dir",
+    stateDir,
+    "--metrics-listen",
+    "",
+    ...args,
+  ], {
+    stdio: ["ignore", "inherit", "pipe"],
+    env: { ...Deno.env.toObject(), IOEVENTD_SYSFS_ROOTS: "" },
+  });
+  const logs: string[] = [];
+  let ready: () => void;
+  const serving = new Promise<void>((r) => (ready = r));
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (chunk: string) => {
+    for (const line of chunk.split("\n").filter(Boolean)) {
+      logs.push(line);
+      if (line.includes('"ioeventd serving"')) ready();
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal }))
+  );
+  const failed = exited.then(({ code }) => {
+    throw new Error(`agent exited (${code}) before serving:\n${logs.join("\n")}`);
+  });
+  await Promise.race([serving, failed]);
+  failed.catch(() => {});
+  return { child, client: new AgentClient(address), stateDir, address, exited, logs };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
