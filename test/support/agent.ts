@@ -1,6 +1,5 @@
 // Starts real agents for tests: in this process (fast; most API tests) or as a separate
 // `deno run service/main.ts` process (restart, SIGKILL and SIGTERM tests).
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,49 +60,59 @@ export async function startAgent(
 const MAIN = fileURLToPath(new URL("../../service/main.ts", import.meta.url));
 
 export interface AgentProcess {
-  child: ChildProcess;
+  child: Deno.ChildProcess;
   client: AgentClient;
   stateDir: string;
   address: string;
-  exited: Promise<{ code: number | null; signal: string | null }>;
+  /** The real exit status (node:child_process in Deno misreports a handled SIGTERM). */
+  exited: Promise<{ code: number; signal: Deno.Signal | null }>;
   logs: string[];
+  kill(signal: Deno.Signal): void;
 }
 
 /** Runs the agent as its own process, exactly as `deno task start` does, and waits for it. */
 export async function spawnAgent(stateDir: string, args: string[] = []): Promise<AgentProcess> {
   const address = `unix://${join(stateDir, "run", "ioeventd.sock")}`;
-  const child = spawn(Deno.execPath(), [
-    "run",
-    "--allow-all",
-    MAIN,
-    "--state-dir",
-    stateDir,
-    "--metrics-listen",
-    "",
-    ...args,
-  ], {
-    stdio: ["ignore", "inherit", "pipe"],
-    env: { ...Deno.env.toObject(), IOEVENTD_SYSFS_ROOTS: "" },
-  });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "--state-dir", stateDir, "--metrics-listen", "", ...args],
+    env: { IOEVENTD_SYSFS_ROOTS: "" },
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "piped",
+  }).spawn();
   const logs: string[] = [];
-  let ready: () => void;
+  let ready = () => {};
   const serving = new Promise<void>((r) => (ready = r));
-  child.stderr!.setEncoding("utf8");
-  child.stderr!.on("data", (chunk: string) => {
-    for (const line of chunk.split("\n").filter(Boolean)) {
-      logs.push(line);
-      if (line.includes('"ioeventd serving"')) ready();
+  (async () => {
+    let rest = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines.filter(Boolean)) {
+        logs.push(line);
+        if (line.includes('"ioeventd serving"')) ready();
+      }
     }
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal }))
-  );
+  })();
+  const exited = child.status.then((s) => ({ code: s.code, signal: s.signal }));
   const failed = exited.then(({ code }) => {
     throw new Error(`agent exited (${code}) before serving:\n${logs.join("\n")}`);
   });
   await Promise.race([serving, failed]);
   failed.catch(() => {});
-  return { child, client: new AgentClient(address), stateDir, address, exited, logs };
+  return {
+    child,
+    client: new AgentClient(address),
+    stateDir,
+    address,
+    exited,
+    logs,
+    kill(signal: Deno.Signal) {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+    },
+  };
 }
 
 export function removeDir(dir: string): void {
