@@ -87,7 +87,13 @@ impl BarTable {
             return Ok(e.map.clone());
         }
         let map = Mapping::open(&canonical)?;
-        entries.insert(canonical, Entry { map: map.clone(), refs: 1 });
+        entries.insert(
+            canonical,
+            Entry {
+                map: map.clone(),
+                refs: 1,
+            },
+        );
         Ok(map)
     }
 

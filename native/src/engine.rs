@@ -31,7 +31,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { workers: 1, canary_period_us: 0, poll_mode: PollMode::Blocking, spin_budget_us: 0 }
+        Config {
+            workers: 1,
+            canary_period_us: 0,
+            poll_mode: PollMode::Blocking,
+            spin_budget_us: 0,
+        }
     }
 }
 
@@ -54,7 +59,9 @@ struct RegInfo {
     worker: usize,
     token: u64,
     bar: Arc<Mapping>,
-    pid: i32,
+    efd: RawFd,
+    /// Watched source process `(pid, start)`, if any.
+    source: Option<(i32, u64)>,
     stats: Arc<RegStats>,
 }
 
@@ -109,8 +116,16 @@ impl Engine {
         let mut failure = None;
         for (i, shared) in shareds.into_iter().enumerate() {
             let name = format!("iov{serial}w{i}");
-            match worker::spawn(name, shared.clone(), config.poll_mode, config.spin_budget_us) {
-                Ok(t) => state.workers.push(WorkerHandle { shared, thread: Some(t) }),
+            match worker::spawn(
+                name,
+                shared.clone(),
+                config.poll_mode,
+                config.spin_budget_us,
+            ) {
+                Ok(t) => state.workers.push(WorkerHandle {
+                    shared,
+                    thread: Some(t),
+                }),
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -123,7 +138,13 @@ impl Engine {
                 Err(e) => failure = Some(e),
             }
         }
-        let engine = Engine { serial, config, state: Mutex::new(state), bars: BarTable::default(), monitor };
+        let engine = Engine {
+            serial,
+            config,
+            state: Mutex::new(state),
+            bars: BarTable::default(),
+            monitor,
+        };
         if let Some(e) = failure {
             engine.close();
             return Err(e);
@@ -168,50 +189,59 @@ impl Engine {
         if !source::is_eventfd(req.efd) {
             return Err(Errno::EMEDIUMTYPE);
         }
+        // The same descriptor twice would be closed twice.
+        if st.regs.values().any(|r| r.efd == req.efd) {
+            return Err(Errno::EEXIST);
+        }
         let bar = self.bars.acquire(req.bar_path)?;
+        // Everything taken so far is given back by `undo` on any later failure.
+        let mut source: Option<(i32, u64)> = None;
+        let undo = |source: Option<(i32, u64)>, e: Errno| {
+            self.bars.release(&bar);
+            if let Some((pid, start)) = source {
+                self.monitor.unwatch(pid, start);
+            }
+            Err(e)
+        };
         let cell = match MmioCell::new(bar.clone(), req.offset, req.width) {
             Ok(c) => c,
-            Err(e) => {
-                self.bars.release(&bar);
-                return Err(e);
-            }
+            Err(e) => return undo(source, e),
         };
-        let undo = |bar: &Arc<Mapping>, watched: bool| {
-            self.bars.release(bar);
-            if watched {
-                self.monitor.unwatch(req.pid);
-            }
-        };
-        let watched = req.pid > 0;
-        if watched {
-            if let Err(e) = self.monitor.watch(req.pid, req.pid_start) {
-                drop(cell);
-                undo(&bar, false);
-                return Err(e);
+        if req.pid > 0 {
+            match self.monitor.watch(req.pid, req.pid_start) {
+                Ok(start) => source = Some((req.pid, start)),
+                Err(e) => return undo(source, e),
             }
         }
         if let Err(e) = sys::set_nonblocking(req.efd).and_then(|_| sys::set_cloexec(req.efd)) {
-            drop(cell);
-            undo(&bar, watched);
-            return Err(e);
+            return undo(source, e);
         }
         let worker = st.next_worker % st.workers.len();
         let stats = Arc::new(RegStats::default());
-        let new = NewRegistration { efd: req.efd, cell, data: req.data, stats: stats.clone() };
+        let new = NewRegistration {
+            efd: req.efd,
+            cell,
+            data: req.data,
+            stats: stats.clone(),
+        };
         let shared = st.workers[worker].shared.clone();
-        match shared.call(|reply| ControlOp::Add(new, reply)) {
-            Ok(token) => {
-                st.next_worker = st.next_worker.wrapping_add(1);
-                let id = st.next_id;
-                st.next_id += 1;
-                st.regs.insert(id, RegInfo { worker, token, bar, pid: req.pid, stats });
-                Ok(id)
-            }
-            Err(e) => {
-                undo(&bar, watched);
-                Err(e)
-            }
-        }
+        let token = match shared.call(|reply| ControlOp::Add(new, reply)) {
+            Ok(t) => t,
+            Err(e) => return undo(source, e),
+        };
+        st.next_worker = st.next_worker.wrapping_add(1);
+        let id = st.next_id;
+        st.next_id += 1;
+        let info = RegInfo {
+            worker,
+            token,
+            bar: bar.clone(),
+            efd: req.efd,
+            source,
+            stats,
+        };
+        st.regs.insert(id, info);
+        Ok(id)
     }
 
     /// Barrier: disarms `id`, closes its eventfd, releases its BAR. `ENOENT` if unknown.
@@ -221,8 +251,8 @@ impl Engine {
         let shared = st.workers[info.worker].shared.clone();
         let res = shared.call(|reply| ControlOp::Remove(info.token, reply));
         self.bars.release(&info.bar);
-        if info.pid > 0 {
-            self.monitor.unwatch(info.pid);
+        if let Some((pid, start)) = info.source {
+            self.monitor.unwatch(pid, start);
         }
         res
     }
@@ -288,7 +318,10 @@ impl Engine {
     /// alive]`.
     pub fn info(&self) -> SysResult<[u64; 7]> {
         let st = self.open_state()?;
-        let alive = st.workers.iter().all(|w| w.shared.running.load(Ordering::Acquire))
+        let alive = st
+            .workers
+            .iter()
+            .all(|w| w.shared.running.load(Ordering::Acquire))
             && self.monitor.running.load(Ordering::Acquire);
         Ok([
             st.workers.len() as u64,

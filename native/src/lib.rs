@@ -35,8 +35,14 @@ fn engines() -> MutexGuard<'static, Vec<Option<Arc<Engine>>>> {
 }
 
 fn engine(handle: u64) -> Result<Arc<Engine>, Errno> {
-    let idx = usize::try_from(handle).ok().and_then(|h| h.checked_sub(1)).ok_or(Errno::EBADF)?;
-    engines().get(idx).and_then(|e| e.clone()).ok_or(Errno::EBADF)
+    let idx = usize::try_from(handle)
+        .ok()
+        .and_then(|h| h.checked_sub(1))
+        .ok_or(Errno::EBADF)?;
+    engines()
+        .get(idx)
+        .and_then(|e| e.clone())
+        .ok_or(Errno::EBADF)
 }
 
 fn ret_i64(r: Result<i64, Errno>) -> i64 {
@@ -64,7 +70,12 @@ pub extern "C" fn ioeventd_engine_open(
 ) -> i64 {
     ret_i64((|| {
         let poll_mode = PollMode::from_u32(poll_mode).ok_or(Errno::EINVAL)?;
-        let e = Engine::open(Config { workers, canary_period_us, poll_mode, spin_budget_us })?;
+        let e = Engine::open(Config {
+            workers,
+            canary_period_us,
+            poll_mode,
+            spin_budget_us,
+        })?;
         let mut table = engines();
         table.push(Some(Arc::new(e)));
         Ok(table.len() as i64)
@@ -194,7 +205,12 @@ pub extern "C" fn ioeventd_engine_info(engine: u64, buf: *mut u64, cap: u64) -> 
 }
 
 #[no_mangle]
-pub extern "C" fn ioeventd_events_wait(engine: u64, buf: *mut u64, cap: u64, timeout_ms: i32) -> i64 {
+pub extern "C" fn ioeventd_events_wait(
+    engine: u64,
+    buf: *mut u64,
+    cap: u64,
+    timeout_ms: i32,
+) -> i64 {
     ret_i64((|| {
         let e = self::engine(engine)?;
         let n = usize::try_from(cap).unwrap_or(usize::MAX).min(1024);

@@ -76,7 +76,12 @@ impl MmioCell {
         }
         // In bounds by the check above (offset < len <= isize::MAX).
         let addr = map.as_ptr().wrapping_add(offset as usize);
-        Ok(MmioCell { map, addr, offset, width })
+        Ok(MmioCell {
+            map,
+            addr,
+            offset,
+            width,
+        })
     }
 
     /// The mapping this cell lives in.
@@ -146,10 +151,23 @@ mod tests {
             let bytes = std::fs::read(&p).unwrap();
             let w = width as usize;
             let at = at as usize;
-            assert_eq!(&bytes[at..at + w], &data.to_le_bytes()[..w], "width {width}");
-            assert!(bytes[..at].iter().all(|&b| b == 0xEE), "before, width {width}");
-            assert!(bytes[at + w..].iter().all(|&b| b == 0xEE), "after, width {width}");
-            assert_eq!(cell.load(), Width::from_bytes(width).unwrap().truncate(data));
+            assert_eq!(
+                &bytes[at..at + w],
+                &data.to_le_bytes()[..w],
+                "width {width}"
+            );
+            assert!(
+                bytes[..at].iter().all(|&b| b == 0xEE),
+                "before, width {width}"
+            );
+            assert!(
+                bytes[at + w..].iter().all(|&b| b == 0xEE),
+                "after, width {width}"
+            );
+            assert_eq!(
+                cell.load(),
+                Width::from_bytes(width).unwrap().truncate(data)
+            );
             std::fs::remove_file(&p).unwrap();
         }
     }
@@ -164,7 +182,10 @@ mod tests {
         assert_eq!(MmioCell::new(m.clone(), 1, 2).err(), Some(Errno::EINVAL));
         assert_eq!(MmioCell::new(m.clone(), 64, 1).err(), Some(Errno::ERANGE));
         assert_eq!(MmioCell::new(m.clone(), 64, 8).err(), Some(Errno::ERANGE));
-        assert_eq!(MmioCell::new(m.clone(), u64::MAX - 7, 8).err(), Some(Errno::ERANGE));
+        assert_eq!(
+            MmioCell::new(m.clone(), u64::MAX - 7, 8).err(),
+            Some(Errno::ERANGE)
+        );
         assert!(MmioCell::new(m.clone(), 56, 8).is_ok());
         assert!(MmioCell::new(m.clone(), 63, 1).is_ok());
         std::fs::remove_file(&p).unwrap();

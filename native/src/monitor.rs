@@ -74,7 +74,10 @@ impl EventQueue {
                     if now >= d {
                         return Ok(0);
                     }
-                    self.cv.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0
+                    self.cv
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
                 }
             };
         }
@@ -98,7 +101,7 @@ pub(crate) struct Monitor {
     epfd: OwnedFd,
     stop_efd: OwnedFd,
     timer: Option<OwnedFd>,
-    pids: Mutex<HashMap<i32, PidWatch>>,
+    pids: Mutex<HashMap<i32, Vec<PidWatch>>>,
     pub events: EventQueue,
     workers: Vec<Arc<WorkerShared>>,
     pub running: AtomicBool,
@@ -108,7 +111,12 @@ impl Monitor {
     pub fn new(workers: Vec<Arc<WorkerShared>>, canary_period_us: u32) -> SysResult<Monitor> {
         let epfd = sys::epoll_create()?;
         let stop_efd = sys::eventfd(0, sys::EFD_NONBLOCK | sys::EFD_CLOEXEC)?;
-        sys::epoll_add(epfd.as_raw_fd(), stop_efd.as_raw_fd(), sys::EPOLLIN, TOKEN_STOP)?;
+        sys::epoll_add(
+            epfd.as_raw_fd(),
+            stop_efd.as_raw_fd(),
+            sys::EPOLLIN,
+            TOKEN_STOP,
+        )?;
         let timer = if canary_period_us > 0 {
             let t = sys::timerfd_periodic(canary_period_us)?;
             sys::epoll_add(epfd.as_raw_fd(), t.as_raw_fd(), sys::EPOLLIN, TOKEN_TIMER)?;
@@ -127,50 +135,98 @@ impl Monitor {
         })
     }
 
-    fn pids(&self) -> MutexGuard<'_, HashMap<i32, PidWatch>> {
+    fn pids(&self) -> MutexGuard<'_, HashMap<i32, Vec<PidWatch>>> {
         self.pids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a reference on the watch of `pid`. `ESRCH` when the process has gone (or its
-    /// exit was already seen) or its start time differs from a non-zero `expect_start`.
-    pub fn watch(&self, pid: i32, expect_start: u64) -> SysResult<()> {
+    /// Marks `w` exited and reports it, if its pidfd says the process has exited.
+    fn check_exited(&self, pid: i32, w: &mut PidWatch) -> bool {
+        if w.exited {
+            return true;
+        }
+        let Some(fd) = &w.pidfd else { return false };
+        if !sys::poll_readable(fd.as_raw_fd(), 0).unwrap_or(false) {
+            return false;
+        }
+        let _ = sys::epoll_del(self.epfd.as_raw_fd(), fd.as_raw_fd());
+        w.pidfd = None;
+        w.exited = true;
+        self.events
+            .push([EVENT_SOURCE_EXITED, pid as u64, w.start, 0]);
+        true
+    }
+
+    /// Takes a reference on the watch of the process `pid` and returns its start time.
+    /// Watches are keyed by `(pid, start)`, so a reused pid is a different process.
+    /// `ESRCH` when the process has gone or its start time differs from a non-zero
+    /// `expect_start`.
+    pub fn watch(&self, pid: i32, expect_start: u64) -> SysResult<u64> {
         let mut pids = self.pids();
-        if let Some(w) = pids.get_mut(&pid) {
-            if w.exited || (expect_start != 0 && w.start != expect_start) {
+        let list = pids.entry(pid).or_default();
+        // At most one live watch per pid: a live pid is one process.
+        if let Some(w) = list.iter_mut().find(|w| !w.exited) {
+            if !self.check_exited(pid, w) {
+                if expect_start != 0 && w.start != expect_start {
+                    return Err(Errno::ESRCH);
+                }
+                w.refs += 1;
+                return Ok(w.start);
+            }
+        }
+        let res = (|| {
+            let pidfd = sys::pidfd_open(pid)?;
+            let start = source::process_start(pid)?;
+            if (expect_start != 0 && start != expect_start) || list.iter().any(|w| w.start == start)
+            {
                 return Err(Errno::ESRCH);
             }
-            w.refs += 1;
-            return Ok(());
-        }
-        let pidfd = sys::pidfd_open(pid)?;
-        let start = source::process_start(pid)?;
-        if expect_start != 0 && start != expect_start {
-            return Err(Errno::ESRCH);
-        }
-        if sys::poll_readable(pidfd.as_raw_fd(), 0)? {
-            return Err(Errno::ESRCH);
-        }
-        sys::epoll_add(self.epfd.as_raw_fd(), pidfd.as_raw_fd(), sys::EPOLLIN, pid as u64)?;
-        pids.insert(pid, PidWatch { pidfd: Some(pidfd), start, refs: 1, exited: false });
-        Ok(())
-    }
-
-    /// Drops a reference taken by [`Monitor::watch`].
-    pub fn unwatch(&self, pid: i32) {
-        let mut pids = self.pids();
-        let Some(w) = pids.get_mut(&pid) else { return };
-        w.refs -= 1;
-        if w.refs == 0 {
-            if let Some(fd) = &w.pidfd {
-                let _ = sys::epoll_del(self.epfd.as_raw_fd(), fd.as_raw_fd());
+            if sys::poll_readable(pidfd.as_raw_fd(), 0)? {
+                return Err(Errno::ESRCH);
             }
+            sys::epoll_add(
+                self.epfd.as_raw_fd(),
+                pidfd.as_raw_fd(),
+                sys::EPOLLIN,
+                pid as u64,
+            )?;
+            list.push(PidWatch {
+                pidfd: Some(pidfd),
+                start,
+                refs: 1,
+                exited: false,
+            });
+            Ok(start)
+        })();
+        if list.is_empty() {
             pids.remove(&pid);
         }
+        res
     }
 
-    /// Pids whose exit is still being watched.
+    /// Drops a reference taken by [`Monitor::watch`] (same pid and start).
+    pub fn unwatch(&self, pid: i32, start: u64) {
+        let mut pids = self.pids();
+        let Some(list) = pids.get_mut(&pid) else {
+            return;
+        };
+        let Some(i) = list.iter().position(|w| w.start == start) else {
+            return;
+        };
+        list[i].refs -= 1;
+        if list[i].refs == 0 {
+            if let Some(fd) = &list[i].pidfd {
+                let _ = sys::epoll_del(self.epfd.as_raw_fd(), fd.as_raw_fd());
+            }
+            list.swap_remove(i);
+            if list.is_empty() {
+                pids.remove(&pid);
+            }
+        }
+    }
+
+    /// Processes whose exit is still being watched.
     pub fn watched(&self) -> usize {
-        self.pids().values().filter(|w| !w.exited).count()
+        self.pids().values().flatten().filter(|w| !w.exited).count()
     }
 
     /// Forgets every watch (closing the pidfds).
@@ -185,19 +241,13 @@ impl Monitor {
 
     fn on_pid_event(&self, pid: i32) {
         let mut pids = self.pids();
-        let Some(w) = pids.get_mut(&pid) else { return };
-        if w.exited {
+        let Some(list) = pids.get_mut(&pid) else {
             return;
+        };
+        // Only a real exit is reported (a token may be stale after an unwatch).
+        for w in list.iter_mut() {
+            self.check_exited(pid, w);
         }
-        let Some(fd) = &w.pidfd else { return };
-        // Stale token from a previous watch of the same pid: report only a real exit.
-        if !sys::poll_readable(fd.as_raw_fd(), 0).unwrap_or(false) {
-            return;
-        }
-        let _ = sys::epoll_del(self.epfd.as_raw_fd(), fd.as_raw_fd());
-        w.pidfd = None;
-        w.exited = true;
-        self.events.push([EVENT_SOURCE_EXITED, pid as u64, w.start, 0]);
     }
 
     fn send_canaries(&self) {

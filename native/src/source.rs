@@ -89,7 +89,12 @@ pub fn acquire(pid: i32, fd: i32, expect_start: u64, expect_inode: u64) -> SysRe
     sys::set_nonblocking(raw)?;
     sys::set_cloexec(raw)?;
     drop(pidfd);
-    Ok(Acquired { fd: local, start, identity, dev: st.dev })
+    Ok(Acquired {
+        fd: local,
+        start,
+        identity,
+        dev: st.dev,
+    })
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ impl Errno {
     pub const EAGAIN: Errno = Errno(11);
     pub const ENOMEM: Errno = Errno(12);
     pub const EFAULT: Errno = Errno(14);
+    pub const EEXIST: Errno = Errno(17);
     pub const EINVAL: Errno = Errno(22);
     pub const EMFILE: Errno = Errno(24);
     pub const ERANGE: Errno = Errno(34);
@@ -51,7 +52,12 @@ impl Errno {
 
 impl fmt::Debug for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Errno({}: {})", self.0, std::io::Error::from_raw_os_error(self.0))
+        write!(
+            f,
+            "Errno({}: {})",
+            self.0,
+            std::io::Error::from_raw_os_error(self.0)
+        )
     }
 }
 
@@ -163,8 +169,12 @@ mod ffi {
         pub fn eventfd(initval: u32, flags: c_int) -> c_int;
         pub fn epoll_create1(flags: c_int) -> c_int;
         pub fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut EpollEvent) -> c_int;
-        pub fn epoll_wait(epfd: c_int, events: *mut EpollEvent, max: c_int, timeout: c_int)
-            -> c_int;
+        pub fn epoll_wait(
+            epfd: c_int,
+            events: *mut EpollEvent,
+            max: c_int,
+            timeout: c_int,
+        ) -> c_int;
         pub fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
         pub fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
         pub fn close(fd: c_int) -> c_int;
@@ -342,12 +352,21 @@ pub fn fstat(fd: RawFd) -> SysResult<FileStat> {
     let mut st = Stat::default();
     // SAFETY: `st` is a correctly laid out, writable `struct stat` (size asserted above).
     check(unsafe { ffi::fstat(fd, &mut st) })?;
-    Ok(FileStat { dev: st.dev, ino: st.ino, mode: st.mode, size: st.size })
+    Ok(FileStat {
+        dev: st.dev,
+        ino: st.ino,
+        mode: st.mode,
+        size: st.size,
+    })
 }
 
 /// `poll(fd, POLLIN, timeout_ms)`: whether the descriptor is readable.
 pub fn poll_readable(fd: RawFd, timeout_ms: i32) -> SysResult<bool> {
-    let mut p = PollFd { fd, events: POLLIN, revents: 0 };
+    let mut p = PollFd {
+        fd,
+        events: POLLIN,
+        revents: 0,
+    };
     loop {
         // SAFETY: `p` is one valid pollfd and nfds = 1.
         let r = unsafe { ffi::poll(&mut p, 1, timeout_ms) };
@@ -372,7 +391,10 @@ pub fn epoll_create() -> SysResult<OwnedFd> {
 
 /// `EPOLL_CTL_ADD` of `fd` (level-triggered `events`) with user data `token`.
 pub fn epoll_add(epfd: RawFd, fd: RawFd, events: u32, token: u64) -> SysResult<()> {
-    let mut ev = EpollEvent { events, data: token };
+    let mut ev = EpollEvent {
+        events,
+        data: token,
+    };
     // SAFETY: `ev` is a valid epoll_event for the duration of the call.
     check(unsafe { ffi::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &mut ev) }).map(|_| ())
 }
@@ -405,8 +427,14 @@ pub fn timerfd_periodic(period_us: u32) -> SysResult<OwnedFd> {
     // SAFETY: plain syscall without pointers.
     let fd = new_fd(unsafe { ffi::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC) })?;
     let period_ns = i64::from(period_us.max(1)) * 1000;
-    let ts = Timespec { sec: period_ns / 1_000_000_000, nsec: period_ns % 1_000_000_000 };
-    let spec = ITimerspec { interval: ts, value: ts };
+    let ts = Timespec {
+        sec: period_ns / 1_000_000_000,
+        nsec: period_ns % 1_000_000_000,
+    };
+    let spec = ITimerspec {
+        interval: ts,
+        value: ts,
+    };
     // SAFETY: `spec` is a valid itimerspec; a null `old` is allowed.
     check(unsafe { ffi::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) })?;
     Ok(fd)
@@ -418,7 +446,9 @@ pub fn monotonic_ns() -> u64 {
     let mut ts = Timespec::default();
     // SAFETY: `ts` is a valid, writable timespec (vDSO call, cannot fail for this clock).
     unsafe { ffi::clock_gettime(CLOCK_MONOTONIC, &mut ts) };
-    (ts.sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.nsec as u64)
+    (ts.sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.nsec as u64)
 }
 
 // ---- rlimit ----
@@ -448,9 +478,7 @@ pub fn pidfd_open(pid: i32) -> SysResult<OwnedFd> {
 /// `pidfd_getfd(pidfd, fd, 0)`: duplicates `fd` of the target process into this one.
 pub fn pidfd_getfd(pidfd: RawFd, fd: i32) -> SysResult<OwnedFd> {
     // SAFETY: raw syscall with integer arguments; the result is a new descriptor or -1.
-    let r = unsafe {
-        ffi::syscall(SYS_PIDFD_GETFD, pidfd as c_long, fd as c_long, 0 as c_long)
-    };
+    let r = unsafe { ffi::syscall(SYS_PIDFD_GETFD, pidfd as c_long, fd as c_long, 0 as c_long) };
     new_fd(if r < 0 { -1 } else { r as c_int })
 }
 
@@ -477,12 +505,21 @@ impl Mmap {
         // SAFETY: a fresh mapping chosen by the kernel (addr NULL); no existing memory is
         // affected. The result is checked against MAP_FAILED.
         let p = unsafe {
-            ffi::mmap(std::ptr::null_mut(), len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+            ffi::mmap(
+                std::ptr::null_mut(),
+                len,
+                PROT_READ | PROT_WRITE,
+                MAP_SHARED,
+                fd,
+                0,
+            )
         };
         if p as isize == -1 {
             return Err(Errno::last());
         }
-        NonNull::new(p.cast::<u8>()).map(|ptr| Mmap { ptr, len }).ok_or(Errno::ENOMEM)
+        NonNull::new(p.cast::<u8>())
+            .map(|ptr| Mmap { ptr, len })
+            .ok_or(Errno::ENOMEM)
     }
 
     /// Base address (page aligned).

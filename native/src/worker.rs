@@ -109,13 +109,19 @@ impl WorkerShared {
 
     /// Queues an operation and wakes the worker.
     pub fn send(&self, op: ControlOp) -> SysResult<()> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(op);
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(op);
         sys::write_u64(self.control_efd.as_raw_fd(), 1)
     }
 
     /// Queues an operation and waits for the worker's reply. `EBADF` when the worker is
     /// gone (the reply channel was dropped unanswered).
-    pub fn call<T>(&self, make: impl FnOnce(SyncSender<SysResult<T>>) -> ControlOp) -> SysResult<T> {
+    pub fn call<T>(
+        &self,
+        make: impl FnOnce(SyncSender<SysResult<T>>) -> ControlOp,
+    ) -> SysResult<T> {
         let (tx, rx): (_, Receiver<SysResult<T>>) = sync_channel(1);
         if !self.running.load(Ordering::Acquire) {
             return Err(Errno::EBADF);
@@ -135,7 +141,10 @@ impl WorkerShared {
     }
 
     fn pop(&self) -> Option<ControlOp> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 }
 
@@ -178,8 +187,18 @@ pub(crate) fn spawn(
     spin_budget_us: u32,
 ) -> SysResult<JoinHandle<()>> {
     let epfd = sys::epoll_create()?;
-    sys::epoll_add(epfd.as_raw_fd(), shared.control_efd.as_raw_fd(), sys::EPOLLIN, TOKEN_CONTROL)?;
-    sys::epoll_add(epfd.as_raw_fd(), shared.canary.efd.as_raw_fd(), sys::EPOLLIN, TOKEN_CANARY)?;
+    sys::epoll_add(
+        epfd.as_raw_fd(),
+        shared.control_efd.as_raw_fd(),
+        sys::EPOLLIN,
+        TOKEN_CONTROL,
+    )?;
+    sys::epoll_add(
+        epfd.as_raw_fd(),
+        shared.canary.efd.as_raw_fd(),
+        sys::EPOLLIN,
+        TOKEN_CANARY,
+    )?;
     shared.running.store(true, Ordering::Release);
     let mut worker = Worker {
         epfd,
@@ -189,10 +208,13 @@ pub(crate) fn spawn(
         slots: Vec::new(),
         free: Vec::new(),
     };
-    std::thread::Builder::new().name(name).spawn(move || worker.run()).map_err(|e| {
-        shared.running.store(false, Ordering::Release);
-        Errno::from_io(&e)
-    })
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || worker.run())
+        .map_err(|e| {
+            shared.running.store(false, Ordering::Release);
+            Errno::from_io(&e)
+        })
 }
 
 #[inline]
@@ -201,7 +223,10 @@ fn token(index: u32, generation: u32) -> u64 {
 }
 
 fn unix_now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 impl Worker {
@@ -257,7 +282,9 @@ impl Worker {
     fn serve(&self, token: u64, wake: Instant, unix_ns: &mut u64) -> bool {
         let index = (token & 0xFFFF_FFFF) as usize;
         let generation = (token >> 32) as u32;
-        let Some(slot) = self.slots.get(index) else { return false };
+        let Some(slot) = self.slots.get(index) else {
+            return false;
+        };
         if slot.generation != generation {
             return false;
         }
@@ -273,7 +300,10 @@ impl Worker {
             *unix_ns = unix_now_ns();
         }
         reg.stats.record(signals, *unix_ns);
-        self.shared.stats.service.record(done.duration_since(wake).as_nanos() as u64);
+        self.shared
+            .stats
+            .service
+            .record(done.duration_since(wake).as_nanos() as u64);
         true
     }
 

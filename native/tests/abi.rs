@@ -43,7 +43,10 @@ fn bad_handles_are_ebadf() {
         assert_eq!(ioeventd_engine_info(h, buf.as_mut_ptr(), 7), EBADF);
         assert_eq!(ioeventd_events_wait(h, buf.as_mut_ptr(), 16, 0), EBADF);
         let p = CString::new("/nonexistent").unwrap();
-        assert_eq!(ioeventd_register(h, p.as_ptr().cast(), 0, 4, 1, 0, 0, 0), EBADF);
+        assert_eq!(
+            ioeventd_register(h, p.as_ptr().cast(), 0, 4, 1, 0, 0, 0),
+            EBADF
+        );
     }
     assert_eq!(ioeventd_engine_open(1, 0, 3, 0), EINVAL);
     assert_eq!(ioeventd_eventfd_signal(-1, 1), EBADF as i32);
@@ -65,10 +68,22 @@ fn full_cycle_through_the_abi() {
     let path = cpath(&bar);
     let efd = ioeventd_eventfd_create(0);
     assert!(efd >= 0);
-    assert_eq!(ioeventd_register(h, ptr::null(), 0, 4, 1, efd, 0, 0), EFAULT);
-    assert_eq!(ioeventd_register(h, path.as_ptr().cast(), 2, 4, 1, efd, 0, 0), EINVAL);
-    assert_eq!(ioeventd_register(h, path.as_ptr().cast(), 4096, 4, 1, efd, 0, 0), ERANGE);
-    assert_eq!(ioeventd_register(h, path.as_ptr().cast(), 0, 5, 1, efd, 0, 0), EINVAL);
+    assert_eq!(
+        ioeventd_register(h, ptr::null(), 0, 4, 1, efd, 0, 0),
+        EFAULT
+    );
+    assert_eq!(
+        ioeventd_register(h, path.as_ptr().cast(), 2, 4, 1, efd, 0, 0),
+        EINVAL
+    );
+    assert_eq!(
+        ioeventd_register(h, path.as_ptr().cast(), 4096, 4, 1, efd, 0, 0),
+        ERANGE
+    );
+    assert_eq!(
+        ioeventd_register(h, path.as_ptr().cast(), 0, 5, 1, efd, 0, 0),
+        EINVAL
+    );
     let id = ioeventd_register(h, path.as_ptr().cast(), 0x40, 4, 0xDEAD_BEEF, efd, 0, 0);
     assert!(id > 0, "{id}");
     assert_eq!(ioeventd_eventfd_signal(efd, 2), 0);
@@ -109,8 +124,14 @@ fn full_cycle_through_the_abi() {
     let local = ioeventd_source_acquire(me, mine, 0, 0, out.as_mut_ptr());
     assert!(local >= 0, "{local}");
     assert!(out[0] > 0 && out[1] > 0);
-    assert_eq!(ioeventd_source_acquire(me, mine, 0, out[1] + 1000, out.as_mut_ptr()), -116);
-    assert_eq!(ioeventd_source_acquire(me, mine, 0, 0, ptr::null_mut()), EFAULT);
+    assert_eq!(
+        ioeventd_source_acquire(me, mine, 0, out[1] + 1000, out.as_mut_ptr()),
+        -116
+    );
+    assert_eq!(
+        ioeventd_source_acquire(me, mine, 0, 0, ptr::null_mut()),
+        EFAULT
+    );
     assert_eq!(ioeventd_source_close(local as i32), 0);
     assert_eq!(ioeventd_source_close(mine), 0);
 

@@ -14,8 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn engine(workers: u32, mode: PollMode) -> Engine {
-    Engine::open(Config { workers, canary_period_us: 0, poll_mode: mode, spin_budget_us: 200 })
-        .unwrap()
+    Engine::open(Config {
+        workers,
+        canary_period_us: 0,
+        poll_mode: mode,
+        spin_budget_us: 200,
+    })
+    .unwrap()
 }
 
 fn efd() -> OwnedFd {
@@ -28,11 +33,23 @@ fn handover(fd: &OwnedFd) -> i32 {
 }
 
 fn req(bar: &TempBar, offset: u64, width: u32, data: u64, efd: i32) -> RegisterRequest<'_> {
-    RegisterRequest { bar_path: bar.path(), offset, width, data, efd, pid: 0, pid_start: 0 }
+    RegisterRequest {
+        bar_path: bar.path(),
+        offset,
+        width,
+        data,
+        efd,
+        pid: 0,
+        pid_start: 0,
+    }
 }
 
 fn reg_stats(e: &Engine, id: u64) -> [u64; 4] {
-    e.registration_stats().unwrap().into_iter().find(|r| r[0] == id).unwrap()
+    e.registration_stats()
+        .unwrap()
+        .into_iter()
+        .find(|r| r[0] == id)
+        .unwrap()
 }
 
 fn fd_is_open(fd: i32) -> bool {
@@ -54,10 +71,15 @@ fn each_width_lands_at_its_offset() {
     let mut keep = Vec::new();
     for (width, offset) in [(1u32, 0x101u64), (2, 0x202), (4, 0x304), (8, 0x408)] {
         let fd = efd();
-        let id = e.register(&req(&bar, offset, width, data, handover(&fd))).unwrap();
+        let id = e
+            .register(&req(&bar, offset, width, data, handover(&fd)))
+            .unwrap();
         sys::write_u64(fd.as_raw_fd(), 1).unwrap();
         let w = width as usize;
-        assert!(bar.wait_for(offset, &data.to_le_bytes()[..w]), "width {width}");
+        assert!(
+            bar.wait_for(offset, &data.to_le_bytes()[..w]),
+            "width {width}"
+        );
         assert!(eventually(|| reg_stats(&e, id)[1] == 1));
         keep.push(fd);
     }
@@ -72,7 +94,9 @@ fn each_width_lands_at_its_offset() {
     assert_eq!(info[6], 1, "alive");
     let stats = e.registration_stats().unwrap();
     assert_eq!(stats.len(), 4);
-    assert!(stats.iter().all(|r| r[1] == 1 && r[2] == 1 && r[3] > 1_600_000_000_000_000_000));
+    assert!(stats
+        .iter()
+        .all(|r| r[1] == 1 && r[2] == 1 && r[3] > 1_600_000_000_000_000_000));
 }
 
 #[test]
@@ -81,27 +105,57 @@ fn validation_errors_leave_the_fd_with_the_caller() {
     let bar = TempBar::new("validation", 64);
     let fd = efd();
     let raw = handover(&fd);
-    assert_eq!(e.register(&req(&bar, 2, 4, 1, raw)), Err(Errno::EINVAL), "misaligned");
-    assert_eq!(e.register(&req(&bar, 0, 3, 1, raw)), Err(Errno::EINVAL), "width");
-    assert_eq!(e.register(&req(&bar, 64, 8, 1, raw)), Err(Errno::ERANGE), "end");
-    assert_eq!(e.register(&req(&bar, 60, 8, 1, raw)), Err(Errno::EINVAL), "misaligned at end");
+    assert_eq!(
+        e.register(&req(&bar, 2, 4, 1, raw)),
+        Err(Errno::EINVAL),
+        "misaligned"
+    );
+    assert_eq!(
+        e.register(&req(&bar, 0, 3, 1, raw)),
+        Err(Errno::EINVAL),
+        "width"
+    );
+    assert_eq!(
+        e.register(&req(&bar, 64, 8, 1, raw)),
+        Err(Errno::ERANGE),
+        "end"
+    );
+    assert_eq!(
+        e.register(&req(&bar, 60, 8, 1, raw)),
+        Err(Errno::EINVAL),
+        "misaligned at end"
+    );
     assert_eq!(e.register(&req(&bar, 56, 8, 1, -1)), Err(Errno::EBADF));
     let missing = TempBar::new("missing", 8);
     let missing_path = missing.path().to_path_buf();
     drop(missing);
-    let r = RegisterRequest { bar_path: &missing_path, ..req(&bar, 0, 1, 1, raw) };
+    let r = RegisterRequest {
+        bar_path: &missing_path,
+        ..req(&bar, 0, 1, 1, raw)
+    };
     assert_eq!(e.register(&r), Err(Errno::ENOENT));
     let empty = TempBar::new("empty", 0);
     assert_eq!(e.register(&req(&empty, 0, 1, 1, raw)), Err(Errno::EINVAL));
     let (pipe_r, _pipe_w) = sys::pipe().unwrap();
-    assert_eq!(e.register(&req(&bar, 0, 1, 1, pipe_r.as_raw_fd())), Err(Errno::EMEDIUMTYPE));
+    assert_eq!(
+        e.register(&req(&bar, 0, 1, 1, pipe_r.as_raw_fd())),
+        Err(Errno::EMEDIUMTYPE)
+    );
     assert!(fd_is_open(raw), "ownership is taken only on success");
-    assert_eq!(e.info().unwrap()[2], 0, "failed registrations release the BAR");
+    assert_eq!(
+        e.info().unwrap()[2],
+        0,
+        "failed registrations release the BAR"
+    );
     let id = e.register(&req(&bar, 56, 8, 1, raw)).unwrap();
     e.unregister(id).unwrap();
     assert!(closed_or_reused(raw, &fd), "the engine closed its eventfd");
     assert_eq!(e.unregister(id), Err(Errno::ENOENT));
-    assert_eq!(e.info().unwrap()[2], 0, "unmapped with the last registration");
+    assert_eq!(
+        e.info().unwrap()[2],
+        0,
+        "unmapped with the last registration"
+    );
 }
 
 #[test]
@@ -112,11 +166,21 @@ fn pending_signal_fires_at_once_and_coalesced_signals_count() {
     for _ in 0..5 {
         sys::write_u64(fd.as_raw_fd(), 1).unwrap();
     }
-    let id = e.register(&req(&bar, 8, 4, 0xCAFE_F00D, handover(&fd))).unwrap();
+    let id = e
+        .register(&req(&bar, 8, 4, 0xCAFE_F00D, handover(&fd)))
+        .unwrap();
     assert!(bar.wait_for(8, &0xCAFE_F00Du32.to_le_bytes()));
-    assert!(eventually(|| reg_stats(&e, id)[1..3] == [1, 5]), "{:?}", reg_stats(&e, id));
+    assert!(
+        eventually(|| reg_stats(&e, id)[1..3] == [1, 5]),
+        "{:?}",
+        reg_stats(&e, id)
+    );
     sys::write_u64(fd.as_raw_fd(), 3).unwrap();
-    assert!(eventually(|| reg_stats(&e, id)[1..3] == [2, 8]), "{:?}", reg_stats(&e, id));
+    assert!(
+        eventually(|| reg_stats(&e, id)[1..3] == [2, 8]),
+        "{:?}",
+        reg_stats(&e, id)
+    );
     let ws = e.worker_stats().unwrap();
     assert_eq!(ws.len(), WORKER_U64S);
     assert!(ws[0] >= 2, "wakeups");
@@ -131,7 +195,9 @@ fn busy_and_adaptive_modes_deliver() {
         assert_eq!(e.info().unwrap()[4], u64::from(mode.as_u32()));
         let bar = TempBar::new("modes", 4096);
         let fd = efd();
-        let id = e.register(&req(&bar, 16, 2, 0xBEEF, handover(&fd))).unwrap();
+        let id = e
+            .register(&req(&bar, 16, 2, 0xBEEF, handover(&fd)))
+            .unwrap();
         for round in 1..=20u64 {
             bar.zero(16, 2);
             sys::write_u64(fd.as_raw_fd(), 1).unwrap();
@@ -164,7 +230,10 @@ fn canary_populates_the_dispatch_histogram() {
     for w in 0..2 {
         let d = &ws[w * WORKER_U64S + 1 + HISTOGRAM_U64S..(w + 1) * WORKER_U64S];
         assert!(d[1] > 0, "dispatch sum");
-        assert!(d[2..].iter().sum::<u64>() >= d[0].saturating_sub(1), "dispatch buckets");
+        assert!(
+            d[2..].iter().sum::<u64>() >= d[0].saturating_sub(1),
+            "dispatch buckets"
+        );
     }
     assert_eq!(e.info().unwrap()[5], 500);
 }
@@ -176,7 +245,11 @@ fn source_exit_produces_an_event() {
     let mut src = TestSource::spawn(1);
     let a = source::acquire(src.pid, src.fds[0], 0, 0).unwrap();
     let start = a.start;
-    let r = RegisterRequest { pid: src.pid, pid_start: start, ..req(&bar, 0, 4, 7, a.fd.into_raw_fd()) };
+    let r = RegisterRequest {
+        pid: src.pid,
+        pid_start: start,
+        ..req(&bar, 0, 4, 7, a.fd.into_raw_fd())
+    };
     let id = e.register(&r).unwrap();
     assert_eq!(e.info().unwrap()[3], 1, "watched pids");
     assert_eq!(src.cmd("signal 0"), "ok 1");
@@ -195,13 +268,25 @@ fn source_exit_produces_an_event() {
     // A gone or mismatching source is refused at registration.
     let fd = efd();
     let raw = handover(&fd);
-    let r = RegisterRequest { pid, pid_start: start, ..req(&bar, 0, 4, 7, raw) };
+    let r = RegisterRequest {
+        pid,
+        pid_start: start,
+        ..req(&bar, 0, 4, 7, raw)
+    };
     assert_eq!(e.register(&r), Err(Errno::ESRCH));
     let me = std::process::id() as i32;
     let my_start = source::process_start(me).unwrap();
-    let r = RegisterRequest { pid: me, pid_start: my_start + 1, ..req(&bar, 0, 4, 7, raw) };
+    let r = RegisterRequest {
+        pid: me,
+        pid_start: my_start + 1,
+        ..req(&bar, 0, 4, 7, raw)
+    };
     assert_eq!(e.register(&r), Err(Errno::ESRCH));
-    let r = RegisterRequest { pid: me, pid_start: my_start, ..req(&bar, 0, 4, 7, raw) };
+    let r = RegisterRequest {
+        pid: me,
+        pid_start: my_start,
+        ..req(&bar, 0, 4, 7, raw)
+    };
     let id = e.register(&r).unwrap();
     assert_eq!(e.info().unwrap()[3], 1);
     e.unregister(id).unwrap();
@@ -215,7 +300,8 @@ fn engine_threads(serial: u64) -> usize {
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
         .filter(|c| {
             let c = c.trim_end();
-            c.strip_prefix(&prefix).is_some_and(|rest| rest.starts_with('w') || rest == "mon")
+            c.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.starts_with('w') || rest == "mon")
         })
         .count()
 }
@@ -231,7 +317,11 @@ fn close_joins_and_releases_everything() {
         })
         .unwrap(),
     );
-    assert!(eventually(|| engine_threads(e.serial()) == 4), "{}", engine_threads(e.serial()));
+    assert!(
+        eventually(|| engine_threads(e.serial()) == 4),
+        "{}",
+        engine_threads(e.serial())
+    );
     let bar = TempBar::new("close", 4096);
     let fd = efd();
     let raw = handover(&fd);
@@ -250,7 +340,10 @@ fn close_joins_and_releases_everything() {
     assert!(closed_or_reused(raw, &fd), "the engine closed its eventfd");
     assert_eq!(e.info(), Err(Errno::EBADF));
     assert_eq!(e.unregister(1), Err(Errno::EBADF));
-    assert_eq!(e.register(&req(&bar, 0, 8, 1, handover(&fd))), Err(Errno::EBADF));
+    assert_eq!(
+        e.register(&req(&bar, 0, 8, 1, handover(&fd))),
+        Err(Errno::EBADF)
+    );
     let mut out = [[0u64; 4]; 1];
     assert_eq!(e.events_wait(&mut out, 10), Err(Errno::EBADF));
     e.close();
@@ -267,7 +360,8 @@ fn unregister_is_a_barrier_under_load() {
     let sources: Vec<OwnedFd> = (0..REGS).map(|_| efd()).collect();
     let data = |k: usize| 0xA5A5_0000_0000_0000u64 | (k as u64 + 1);
     let register = |k: usize| {
-        e.register(&req(&bar, 8 * k as u64, 8, data(k), handover(&sources[k]))).unwrap()
+        e.register(&req(&bar, 8 * k as u64, 8, data(k), handover(&sources[k])))
+            .unwrap()
     };
     let mut ids: Vec<Option<u64>> = (0..REGS).map(|k| Some(register(k))).collect();
 
@@ -297,7 +391,11 @@ fn unregister_is_a_barrier_under_load() {
     let mut down: Vec<usize> = Vec::new();
     let mut k = 0usize;
     while sent.load(Ordering::Relaxed) < MIN_SIGNALS || t0.elapsed() < Duration::from_millis(1500) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "too slow: {:?}", sent);
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "too slow: {:?}",
+            sent
+        );
         // Take a few registrations down; zero their bytes once unregister has returned.
         for _ in 0..4 {
             let id = ids[k].take().unwrap();
@@ -312,7 +410,11 @@ fn unregister_is_a_barrier_under_load() {
         // Hold: nothing may land there any more, while everything else keeps firing.
         std::thread::sleep(Duration::from_millis(1));
         for &d in &down {
-            assert_eq!(bar.read_u64(8 * d as u64), 0, "write after unregister of {d}");
+            assert_eq!(
+                bar.read_u64(8 * d as u64),
+                0,
+                "write after unregister of {d}"
+            );
         }
         for d in down.drain(..) {
             ids[d] = Some(register(d));
@@ -330,10 +432,17 @@ fn unregister_is_a_barrier_under_load() {
         s.join().unwrap();
     }
     for k in (0..REGS).step_by(2) {
-        assert_eq!(bar.read_u64(8 * k as u64), 0, "write after unregister of {k}");
+        assert_eq!(
+            bar.read_u64(8 * k as u64),
+            0,
+            "write after unregister of {k}"
+        );
     }
     for k in (1..REGS).step_by(2) {
-        assert!(eventually(|| bar.read_u64(8 * k as u64) == data(k)), "live registration {k}");
+        assert!(
+            eventually(|| bar.read_u64(8 * k as u64) == data(k)),
+            "live registration {k}"
+        );
     }
     let total = sent.load(Ordering::Relaxed);
     assert!(total >= MIN_SIGNALS);
@@ -345,4 +454,42 @@ fn unregister_is_a_barrier_under_load() {
         t0.elapsed()
     );
     assert_eq!(e.info().unwrap()[1], (REGS / 2) as u64);
+}
+
+#[test]
+fn pid_watches_are_refcounted_and_fds_unique() {
+    let e = engine(2, PollMode::Blocking);
+    let bar = TempBar::new("pidref", 4096);
+    let me = std::process::id() as i32;
+    let a = efd();
+    let b = efd();
+    let (ra, rb) = (handover(&a), handover(&b));
+    let ia = e
+        .register(&RegisterRequest {
+            pid: me,
+            ..req(&bar, 0, 4, 1, ra)
+        })
+        .unwrap();
+    assert_eq!(
+        e.register(&req(&bar, 8, 4, 1, ra)),
+        Err(Errno::EEXIST),
+        "fd already owned"
+    );
+    let ib = e
+        .register(&RegisterRequest {
+            pid: me,
+            ..req(&bar, 8, 4, 1, rb)
+        })
+        .unwrap();
+    assert_eq!(e.info().unwrap()[1..4], [2, 1, 1]);
+    e.unregister(ia).unwrap();
+    assert_eq!(e.info().unwrap()[1..4], [1, 1, 1]);
+    e.unregister(ib).unwrap();
+    assert_eq!(e.info().unwrap()[1..4], [0, 0, 0]);
+    let mut out = [[0u64; 4]; 1];
+    assert_eq!(
+        e.events_wait(&mut out, 0),
+        Ok(0),
+        "unwatching is not an exit"
+    );
 }

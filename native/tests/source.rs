@@ -16,7 +16,10 @@ fn acquire_reports_start_identity_and_works() {
     let st = sys::fstat(a.fd.as_raw_fd()).unwrap();
     assert_eq!(a.dev, st.dev);
     // Non-blocking and close-on-exec locally.
-    assert_ne!(sys::status_flags(a.fd.as_raw_fd()).unwrap() & sys::O_NONBLOCK, 0);
+    assert_ne!(
+        sys::status_flags(a.fd.as_raw_fd()).unwrap() & sys::O_NONBLOCK,
+        0
+    );
     // It is the same eventfd: a signal in the child is readable here.
     assert_eq!(sys::read_u64(a.fd.as_raw_fd()), Err(Errno::EAGAIN));
     assert_eq!(src.cmd("signal 0 3"), "ok 3");
@@ -33,7 +36,10 @@ fn acquire_reports_start_identity_and_works() {
 fn not_an_eventfd_is_emediumtype() {
     let mut src = TestSource::spawn(1);
     assert!(src.cmd("pipe 0").starts_with("ok"));
-    assert_eq!(acquire(src.pid, src.fds[0], 0, 0).err(), Some(Errno::EMEDIUMTYPE));
+    assert_eq!(
+        acquire(src.pid, src.fds[0], 0, 0).err(),
+        Some(Errno::EMEDIUMTYPE)
+    );
     src.exit();
 }
 
@@ -62,7 +68,10 @@ fn dead_pid_is_esrch() {
 fn wrong_start_is_eownerdead() {
     let src = TestSource::spawn(1);
     let start = source::process_start(src.pid).unwrap();
-    assert_eq!(acquire(src.pid, src.fds[0], start + 1, 0).err(), Some(Errno::EOWNERDEAD));
+    assert_eq!(
+        acquire(src.pid, src.fds[0], start + 1, 0).err(),
+        Some(Errno::EOWNERDEAD)
+    );
     assert!(acquire(src.pid, src.fds[0], start, 0).is_ok());
     src.exit();
 }
@@ -74,7 +83,10 @@ fn replaced_eventfd_is_estale() {
     let identity = first.identity;
     drop(first);
     assert_eq!(src.cmd("replace 0"), format!("ok {}", src.fds[0]));
-    assert_eq!(acquire(src.pid, src.fds[0], 0, identity).err(), Some(Errno::ESTALE));
+    assert_eq!(
+        acquire(src.pid, src.fds[0], 0, identity).err(),
+        Some(Errno::ESTALE)
+    );
     let again = acquire(src.pid, src.fds[0], 0, 0).unwrap();
     assert_ne!(again.identity, identity);
     src.exit();

@@ -75,8 +75,8 @@ struct TempBar {
 
 impl TempBar {
     fn new(len: usize) -> Result<TempBar, String> {
-        let path = std::env::temp_dir()
-            .join(format!("ioeventd-baseline-{}-{}", std::process::id(), len));
+        let path =
+            std::env::temp_dir().join(format!("ioeventd-baseline-{}-{}", std::process::id(), len));
         std::fs::write(&path, vec![0u8; len.max(4096)]).map_err(|e| e.to_string())?;
         let map = Mapping::open(&path).map_err(|e| e.to_string())?;
         Ok(TempBar { path, map })
@@ -93,14 +93,20 @@ fn parse_flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut m = HashMap::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let key = a.strip_prefix("--").ok_or_else(|| format!("unexpected argument {a:?}"))?;
+        let key = a
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {a:?}"))?;
         let v = it.next().ok_or_else(|| format!("--{key} needs a value"))?;
         m.insert(key.to_string(), v.clone());
     }
     Ok(m)
 }
 
-fn flag<T: std::str::FromStr>(m: &HashMap<String, String>, k: &str, default: T) -> Result<T, String> {
+fn flag<T: std::str::FromStr>(
+    m: &HashMap<String, String>,
+    k: &str,
+    default: T,
+) -> Result<T, String> {
     match m.get(k) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| format!("bad --{k} {v:?}")),

@@ -112,7 +112,10 @@ fn join_sum(threads: Vec<JoinHandle<u64>>) -> u64 {
 impl Source {
     fn fd(&self, arg: Option<&&str>) -> Result<(usize, RawFd), String> {
         let i = parse_u64(arg)? as usize;
-        self.fds.get(i).map(|&fd| (i, fd)).ok_or_else(|| format!("no eventfd index {i}"))
+        self.fds
+            .get(i)
+            .map(|&fd| (i, fd))
+            .ok_or_else(|| format!("no eventfd index {i}"))
     }
 
     fn range(&self, first: Option<&&str>, last: Option<&&str>) -> Result<Vec<RawFd>, String> {
@@ -126,17 +129,27 @@ impl Source {
 
     fn command(&mut self, line: &str) -> Result<String, String> {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let Some(cmd) = words.first() else { return Err("empty command".into()) };
+        let Some(cmd) = words.first() else {
+            return Err("empty command".into());
+        };
         let arg = |i: usize| words.get(i);
         let e = |e: Errno| e.to_string();
         match *cmd {
             "signal" => {
                 let (_, fd) = self.fd(arg(1))?;
-                let n = if words.len() > 2 { parse_u64(arg(2))? } else { 1 };
+                let n = if words.len() > 2 {
+                    parse_u64(arg(2))?
+                } else {
+                    1
+                };
                 Ok(signal_n(fd, n).map_err(e)?.to_string())
             }
             "signal-all" => {
-                let n = if words.len() > 1 { parse_u64(arg(1))? } else { 1 };
+                let n = if words.len() > 1 {
+                    parse_u64(arg(1))?
+                } else {
+                    1
+                };
                 let mut total = 0;
                 for _ in 0..n {
                     for &fd in &self.fds {
@@ -155,7 +168,10 @@ impl Source {
             "throughput" => {
                 let fds = self.range(arg(1), arg(2))?;
                 let threads = parse_u64(arg(3))?;
-                let secs: f64 = arg(4).ok_or("missing seconds")?.parse().map_err(|_| "bad seconds")?;
+                let secs: f64 = arg(4)
+                    .ok_or("missing seconds")?
+                    .parse()
+                    .map_err(|_| "bad seconds")?;
                 let deadline = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
                 let stop = Arc::new(AtomicBool::new(false));
                 Ok(join_sum(run_signallers(&fds, threads, None, Some(deadline), stop)).to_string())
@@ -245,9 +261,18 @@ fn main() {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let list: Vec<String> = fds.iter().map(|f| f.to_string()).collect();
-    let _ = writeln!(out, "{{\"pid\":{},\"fds\":[{}]}}", std::process::id(), list.join(","));
+    let _ = writeln!(
+        out,
+        "{{\"pid\":{},\"fds\":[{}]}}",
+        std::process::id(),
+        list.join(",")
+    );
     let _ = out.flush();
-    let mut src = Source { fds, pipe_writers: Vec::new(), storm: None };
+    let mut src = Source {
+        fds,
+        pipe_writers: Vec::new(),
+        storm: None,
+    };
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let line = line.trim();

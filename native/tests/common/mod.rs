@@ -18,8 +18,8 @@ pub struct TempBar {
 impl TempBar {
     pub fn new(name: &str, len: usize) -> TempBar {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir()
-            .join(format!("ioeventd-test-{}-{n}-{name}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("ioeventd-test-{}-{n}-{name}", std::process::id()));
         std::fs::write(&path, vec![0u8; len]).unwrap();
         TempBar { path }
     }
@@ -40,7 +40,10 @@ impl TempBar {
     }
 
     pub fn zero(&self, offset: u64, len: usize) {
-        let f = std::fs::OpenOptions::new().write(true).open(&self.path).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .unwrap();
         f.write_all_at(&vec![0u8; len], offset).unwrap();
     }
 
@@ -104,8 +107,18 @@ impl TestSource {
         stdout.read_line(&mut line).unwrap();
         let pid = json_number(&line, "pid") as i32;
         let list = &line[line.find('[').unwrap() + 1..line.find(']').unwrap()];
-        let fds = list.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-        TestSource { child, stdin, stdout, pid, fds }
+        let fds = list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        TestSource {
+            child,
+            stdin,
+            stdout,
+            pid,
+            fds,
+        }
     }
 
     /// Sends one command, returns the reply line (without newline).

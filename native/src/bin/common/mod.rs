@@ -30,7 +30,11 @@ impl LatencySummary {
             let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
             samples[rank - 1]
         };
-        let mean = if n == 0 { 0 } else { samples.iter().map(|&v| v as u128).sum::<u128>() / n as u128 };
+        let mean = if n == 0 {
+            0
+        } else {
+            samples.iter().map(|&v| v as u128).sum::<u128>() / n as u128
+        };
         LatencySummary {
             count: n as u64,
             p50_ns: pct(0.50),
