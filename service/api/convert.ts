@@ -33,7 +33,7 @@ export function toIoeventfd(r: Registration, stats?: RegistrationStats): Ioevent
     backend: r.backend,
     createdAt: timestampFromMs(r.createdAtMs),
     sourceStartTime: r.startTime.toString(),
-    sourceInode: r.inode.toString(),
+    sourceEventfdId: r.eventfdId.toString(),
     triggers: (stats?.triggers ?? 0n).toString(),
     signals: (stats?.signals ?? 0n).toString(),
     lastTriggerTime: stats && stats.lastTriggerNs > 0n

@@ -16,16 +16,15 @@ export interface ApiContext {
   agentInfo(): AgentInfo;
 }
 
-/** Runs a unary handler body, turning any throw into a status with details. */
+/** Runs a unary handler body, turning any throw or rejection into a status with details. */
 function unary<Req, Res>(
-  body: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res,
+  body: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    try {
-      callback(null, body(call.request, call));
-    } catch (err) {
-      callback(toServiceError(err));
-    }
+    (async () => body(call.request, call))().then(
+      (response) => callback(null, response),
+      (err) => callback(toServiceError(err)),
+    );
   };
 }
 
@@ -60,17 +59,18 @@ export function createHandlers(
 
     GetDevice: unary((req) => device(deviceOrThrow(ctx, req.address))),
 
-    CreateIoeventfd: unary((req) => {
-      const { registration } = registry.create({
+    CreateIoeventfd: unary(async (req) => {
+      const { registration } = await registry.create({
         spec: req.spec,
         owner: req.owner,
         requestId: req.requestId,
       });
-      return toIoeventfd(registration, registry.stats().get(registration.nativeId ?? -1n));
+      // No counters here: reading them is O(registrations); GetIoeventfd has them.
+      return toIoeventfd(registration);
     }),
 
-    DeleteIoeventfd: unary((req) => {
-      const deleted = registry.delete(
+    DeleteIoeventfd: unary(async (req) => {
+      const deleted = await registry.delete(
         req.selector === "key" && req.key ? { key: req.key } : { id: req.id },
       );
       return { deleted: toIoeventfd(deleted) };
@@ -97,8 +97,8 @@ export function createHandlers(
       };
     }),
 
-    ReconcileOwner: unary((req) => {
-      const result = registry.reconcile({
+    ReconcileOwner: unary(async (req) => {
+      const result = await registry.reconcile({
         owner: req.owner,
         desired: req.desired,
         dryRun: req.dryRun,
@@ -110,14 +110,14 @@ export function createHandlers(
       };
     }),
 
-    WatchIoeventfds: (call) => {
+    WatchIoeventfds: async (call) => {
       const filter = {
         device: call.request.device
           ? normalizePciAddress(call.request.device) ?? undefined
           : undefined,
         owner: call.request.owner || undefined,
       };
-      const watch = registry.watch(filter, (event) => call.write(toEvent(event)));
+      const watch = await registry.watch(filter, (event) => call.write(toEvent(event)));
       call.write({
         type: "SNAPSHOT",
         snapshot: watch.snapshot.map((r) => toIoeventfd(r)),

@@ -15,6 +15,7 @@ import type { IoeventfdEvent__Output } from "../api/generated/ioeventd/v1/Ioeven
 import { type RawSpec, validateShape } from "../registry/validation.ts";
 import { AgentClient, defaultAddress } from "./client.ts";
 import { renderTable } from "./table.ts";
+import { runFleet } from "./fleet.ts";
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNREACHABLE: 3, REJECTED: 4 } as const;
 
@@ -37,9 +38,13 @@ Commands:
   watch [--device D] [--owner O]        stream changes (one line per event)
   reconcile -f desired.json [--dry-run] make an owner's set equal to the file
                                         ({"owner": "...", "desired": [spec, ...]})
-  sim create <dir> --profile nvidia-gpu|nic [--address A]
+  sim create <dir> --profile nvidia-gpu|nic [--device A]
                                         write a simulated device under <dir>/bus/pci/devices
                                         (a tree shaped like /sys)
+  fleet <info|health|list|watch|rollout-gate> --hosts <file|list|-> [options]
+                                        the same against many agents in parallel, with a
+                                        per-host table; exit 1 when any host fails
+                                        (ioeventctl fleet --help)
 
 The agent address comes from --address, else $IOEVENTD_ADDRESS, else
 ${defaultAddress()}. Numbers accept decimal or 0x-hex.`;
@@ -157,6 +162,11 @@ function shapeChecked(raw: RawSpec): IoeventfdSpec {
 }
 
 async function run(args: string[], out: Out): Promise<number> {
+  // `fleet` has options of its own (service/cli/fleet.ts); flags before it (--json) go along.
+  const first = args.findIndex((a) => !a.startsWith("-"));
+  if (args[first] === "fleet") {
+    return await runFleet(args.filter((_, i) => i !== first), { write: out.write });
+  }
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -196,7 +206,7 @@ async function run(args: string[], out: Out): Promise<number> {
     if (profile !== "nvidia-gpu" && profile !== "nic") {
       throw new UsageError(`unknown profile ${profile} (nvidia-gpu, nic)`);
     }
-    const address = values.address ?? (profile === "nic" ? "0000:66:00.0" : "0000:65:00.0");
+    const address = values.device ?? (profile === "nic" ? "0000:66:00.0" : "0000:65:00.0");
     // <dir> plays /sys: the devices go to <dir>/bus/pci/devices, like the real tree.
     const root = /bus\/pci\/devices\/?$/.test(dir) ? dir : join(dir, "bus", "pci", "devices");
     const path = await createSimulatedDevice(root, address, profile);

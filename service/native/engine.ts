@@ -85,8 +85,8 @@ export interface AcquiredSource {
   fd: number;
   /** Start time of the source process (clock ticks since boot): detects PID reuse. */
   startTime: bigint;
-  /** Inode of the eventfd: detects an fd number that now holds another eventfd. */
-  inode: bigint;
+  /** The kernel's eventfd-id (+1): detects an fd number that now holds another eventfd. */
+  eventfdId: bigint;
 }
 
 export interface RegistrationRequest {
@@ -187,14 +187,14 @@ export class NativeEngine {
   acquireSource(
     pid: number,
     fd: number,
-    expect?: { startTime: bigint; inode: bigint },
+    expect?: { startTime: bigint; eventfdId: bigint },
   ): AcquiredSource {
     const out = new BigUint64Array(3);
     const local = check(
       "source_acquire",
-      lib().ioeventd_source_acquire(pid, fd, expect?.startTime ?? 0n, expect?.inode ?? 0n, out),
+      lib().ioeventd_source_acquire(pid, fd, expect?.startTime ?? 0n, expect?.eventfdId ?? 0n, out),
     );
-    return { fd: local, startTime: out[0], inode: out[1] };
+    return { fd: local, startTime: out[0], eventfdId: out[1] };
   }
 
   /** Closes an acquired fd that was not handed to register. */

@@ -20,9 +20,12 @@ export interface JournalRecord {
   pid: number;
   fd: number;
   startTime: bigint;
-  inode: bigint;
+  eventfdId: bigint;
   createdAtMs: number;
 }
+
+/** One change of a transaction: a registration written (or rewritten), or removed. */
+export type JournalOp = { put: JournalRecord } | { remove: string };
 
 interface Row {
   id: string;
@@ -37,7 +40,7 @@ interface Row {
   pid: number;
   fd: number;
   start_time: string;
-  inode: string;
+  eventfd_id: string;
   created_at_ms: number;
 }
 
@@ -55,7 +58,7 @@ CREATE TABLE IF NOT EXISTS ioeventfds (
   pid INTEGER NOT NULL,
   fd INTEGER NOT NULL,
   start_time TEXT NOT NULL,
-  inode TEXT NOT NULL,
+  eventfd_id TEXT NOT NULL,
   created_at_ms INTEGER NOT NULL
 );`;
 
@@ -68,7 +71,7 @@ export class Journal {
     this.#db = db;
     this.#insert = db.prepare(
       `INSERT OR REPLACE INTO ioeventfds (id, owner, request_id, device, bar, offset, width,
-       data, labels, pid, fd, start_time, inode, created_at_ms)
+       data, labels, pid, fd, start_time, eventfd_id, created_at_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delete = db.prepare("DELETE FROM ioeventfds WHERE id = ?");
@@ -99,17 +102,22 @@ export class Journal {
       pid: r.pid,
       fd: r.fd,
       startTime: BigInt(r.start_time),
-      inode: BigInt(r.inode),
+      eventfdId: BigInt(r.eventfd_id),
       createdAtMs: r.created_at_ms,
     }));
   }
 
-  /** One atomic, durable change: all of it is on disk when this returns, or none. */
-  apply(change: { put?: JournalRecord[]; remove?: string[] }): void {
+  /** One atomic, durable transaction: all `ops`, in order, are on disk when this returns. */
+  apply(ops: JournalOp[]): void {
+    if (ops.length === 0) return;
     this.#db.exec("BEGIN IMMEDIATE");
     try {
-      for (const id of change.remove ?? []) this.#delete.run(id);
-      for (const r of change.put ?? []) {
+      for (const op of ops) {
+        if ("remove" in op) {
+          this.#delete.run(op.remove);
+          continue;
+        }
+        const r = op.put;
         this.#insert.run(
           r.id,
           r.owner,
@@ -123,7 +131,7 @@ export class Journal {
           r.pid,
           r.fd,
           r.startTime.toString(),
-          r.inode.toString(),
+          r.eventfdId.toString(),
           r.createdAtMs,
         );
       }

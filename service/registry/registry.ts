@@ -1,13 +1,16 @@
 // The registry: the agent's single source of truth about ioeventfds. Every change goes
-// validation → source acquisition → native engine → journal → index → watchers, in that
-// order, synchronously, so two requests can never interleave and a rejected request
-// changes nothing. Handlers stay thin and call only this.
+// validation → source acquisition → native engine → index, synchronously (two requests
+// never interleave; a rejected request changes nothing), then the journal: changes made in
+// the same turn of the event loop are committed in one fsync'd transaction (group commit),
+// and only then are callers answered and watchers told. Handlers stay thin and call only
+// this.
+import { setImmediate } from "node:timers";
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import type { PciDevice } from "../devices/types.ts";
 import { Errno, NativeError } from "../native/errno.ts";
 import type { AcquiredSource, NativeEngine, RegistrationStats } from "../native/engine.ts";
 import { type Reason, RegistryError, type Violation } from "./errors.ts";
-import type { Journal, JournalRecord } from "./journal.ts";
+import type { Journal, JournalOp, JournalRecord } from "./journal.ts";
 import {
   keyOf,
   parseU64,
@@ -32,7 +35,7 @@ export interface Registration {
   createdAtMs: number;
   /** Identity of the source recorded when it was first acquired. */
   startTime: bigint;
-  inode: bigint;
+  eventfdId: bigint;
   /** The engine's id while armed; null when orphaned. */
   nativeId: bigint | null;
 }
@@ -141,7 +144,7 @@ function toRecord(r: Registration): JournalRecord {
     pid: r.spec.source.pid,
     fd: r.spec.source.fd,
     startTime: r.startTime,
-    inode: r.inode,
+    eventfdId: r.eventfdId,
     createdAtMs: r.createdAtMs,
   };
 }
@@ -156,14 +159,29 @@ export class Registry {
   #listeners = new Set<{ filter: WatchFilter; listener: Listener }>();
   #revision = 0n;
   #accepting = true;
+  /** Changes made since the last commit, committed together on the next turn. */
+  #batch: {
+    ops: JournalOp[];
+    events: RegistryEvent[];
+    done: Promise<void>;
+    settle: (err?: unknown) => void;
+  } | null = null;
   readonly ctx: ValidationContext;
 
+  /**
+   * `onJournalFailure`: the journal could not commit (disk full, I/O error). The in-memory
+   * state is then ahead of the disk; the agent must stop (crash-only) so that its successor
+   * replays what was really committed. Callers of that batch get no answer.
+   */
   constructor(
     private readonly engine: DataPlane,
     private readonly journal: Journal,
     private readonly devices: DeviceSource,
     readonly limits: RegistryLimits,
     widths: readonly number[],
+    private readonly onJournalFailure: (err: unknown) => void = (err) => {
+      throw err;
+    },
   ) {
     this.ctx = { device: (a) => devices.get(a), widths };
   }
@@ -229,12 +247,14 @@ export class Registry {
 
   // ---- watch ----
 
-  /** A consistent snapshot and every later change, with no gap between them. */
-  watch(filter: WatchFilter, listener: Listener): {
+  /** A consistent snapshot and every later change, with no gap and no overlap. */
+  async watch(filter: WatchFilter, listener: Listener): Promise<{
     snapshot: Registration[];
     revision: bigint;
     unsubscribe: () => void;
-  } {
+  }> {
+    // Snapshot at a commit boundary: what is pending now arrives as events, not twice.
+    while (this.#batch) await this.#batch.done;
     const entry = { filter, listener };
     this.#listeners.add(entry);
     return {
@@ -244,30 +264,75 @@ export class Registry {
     };
   }
 
+  /** Resolves when every change made so far is committed. */
+  async settled(): Promise<void> {
+    while (this.#batch) await this.#batch.done;
+  }
+
   #emit(event: RegistryEvent): void {
-    for (const { filter, listener } of this.#listeners) {
-      if (matches(event.registration, filter)) listener(event);
+    this.#pending().events.push(event);
+  }
+
+  #journal(...ops: JournalOp[]): void {
+    this.#pending().ops.push(...ops);
+  }
+
+  #pending() {
+    if (this.#batch === null) {
+      let settle: (err?: unknown) => void = () => {};
+      const done = new Promise<void>((resolve, reject) => {
+        settle = (err) => (err === undefined ? resolve() : reject(err));
+      });
+      done.catch(() => {}); // observed by the callers that await it
+      this.#batch = { ops: [], events: [], done, settle };
+      setImmediate(() => this.#flush());
     }
+    return this.#batch;
+  }
+
+  #flush(): void {
+    const batch = this.#batch!;
+    this.#batch = null;
+    try {
+      this.journal.apply(batch.ops);
+    } catch (err) {
+      batch.settle(new RegistryError("ENGINE_FAILURE", `journal write failed: ${err}`));
+      this.onJournalFailure(err);
+      return;
+    }
+    for (const event of batch.events) {
+      for (const { filter, listener } of this.#listeners) {
+        if (matches(event.registration, filter)) listener(event);
+      }
+    }
+    batch.settle();
+  }
+
+  /** The commit of what this call changed: resolves once it is on disk. */
+  #committed(): Promise<void> {
+    return this.#batch?.done ?? Promise.resolve();
   }
 
   // ---- mutations ----
 
-  create(req: { spec: RawSpec | null | undefined; owner: unknown; requestId?: unknown }): {
+  /** Resolves once the ioeventfd is armed and journaled; rejects with a RegistryError. */
+  create(req: { spec: RawSpec | null | undefined; owner: unknown; requestId?: unknown }): Promise<{
     registration: Registration;
     created: boolean;
-  } {
+  }> {
     return this.#counted(() => this.#create(req));
   }
 
+  /** Resolves once disarmed (a barrier: no write after) and journaled. */
   delete(
     selector: { id?: string; key?: RawSpec },
     cause: RemovalCause = "REQUEST",
-  ): Registration {
+  ): Promise<Registration> {
     return this.#counted(() => {
       this.#requireAccepting();
       const r = this.#find(selector);
       this.#disarm([r]);
-      this.journal.apply({ remove: [r.id] });
+      this.#journal({ remove: r.id });
       this.#unindex(r, cause);
       return r;
     });
@@ -275,19 +340,24 @@ export class Registry {
 
   reconcile(
     req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean },
-  ): ReconcileResult {
+  ): Promise<ReconcileResult> {
     return this.#counted(() => this.#reconcile(req));
   }
 
   /** A source process exited: its ioeventfds go, journaled and reported. */
-  sourceExited(pid: number, startTime: bigint): Registration[] {
+  async sourceExited(pid: number, startTime: bigint): Promise<Registration[]> {
+    // While stopping, leave the journal as it is: the successor's replay drops them.
+    if (!this.#accepting) return [];
     const gone = [...this.#byId.values()].filter((r) =>
       r.spec.source.pid === pid && r.startTime === startTime
     );
     if (gone.length === 0) return [];
     this.#disarm(gone);
-    this.journal.apply({ remove: gone.map((r) => r.id) });
-    for (const r of gone) this.#unindex(r, "SOURCE_EXIT");
+    for (const r of gone) {
+      this.#journal({ remove: r.id });
+      this.#unindex(r, "SOURCE_EXIT");
+    }
+    await this.#committed();
     return gone;
   }
 
@@ -306,6 +376,7 @@ export class Registry {
     }
     this.#disarm(orphaned);
     for (const r of orphaned) {
+      // Not journaled: on restart, replay finds the device gone and orphans it again.
       r.state = "ORPHANED";
       r.nativeId = null;
       this.counters.orphaned.total++;
@@ -337,7 +408,7 @@ export class Registry {
         backend: "user-mmap" as const,
         createdAtMs: rec.createdAtMs,
         startTime: rec.startTime,
-        inode: rec.inode,
+        eventfdId: rec.eventfdId,
       };
       if (!v.ok) {
         const reason = v.violations[0].reason;
@@ -355,7 +426,7 @@ export class Registry {
       try {
         source = this.engine.acquireSource(rec.pid, rec.fd, {
           startTime: rec.startTime,
-          inode: rec.inode,
+          eventfdId: rec.eventfdId,
         });
       } catch (err) {
         const reason = err instanceof NativeError && err.is("EOWNERDEAD")
@@ -377,7 +448,7 @@ export class Registry {
         drop.push(rec.id);
       }
     }
-    if (drop.length > 0) this.journal.apply({ remove: drop });
+    this.journal.apply(drop.map((id) => ({ remove: id })));
     for (const d of report.dropped) {
       this.counters.replayDropped.set(
         d.reason,
@@ -390,15 +461,19 @@ export class Registry {
 
   // ---- internals ----
 
-  #counted<T>(op: () => T): T {
+  /** Runs a mutation synchronously, then waits for its commit; counts rejections. */
+  async #counted<T>(op: () => T): Promise<T> {
+    let result: T;
     try {
-      return op();
+      result = op();
     } catch (err) {
       if (err instanceof RegistryError) {
         this.counters.rejected.set(err.reason, (this.counters.rejected.get(err.reason) ?? 0) + 1);
       }
       throw err;
     }
+    await this.#committed();
+    return result;
   }
 
   #requireAccepting(): void {
@@ -459,15 +534,10 @@ export class Registry {
       backend: "user-mmap",
       createdAtMs: Date.now(),
       startTime: source.startTime,
-      inode: source.inode,
+      eventfdId: source.eventfdId,
       nativeId,
     };
-    try {
-      this.journal.apply({ put: [toRecord(r)] });
-    } catch (err) {
-      this.engine.unregister(nativeId);
-      throw new RegistryError("ENGINE_FAILURE", `journal write failed: ${err}`);
-    }
+    this.#journal({ put: toRecord(r) });
     this.#index(r);
     this.counters.created++;
     this.#emit({ type: "ADDED", registration: r, revision: ++this.#revision });
@@ -547,18 +617,22 @@ export class Registry {
           backend: "user-mmap",
           createdAtMs: Date.now(),
           startTime: source.startTime,
-          inode: source.inode,
+          eventfdId: source.eventfdId,
           nativeId,
         });
       });
-      this.journal.apply({ put: added.map(toRecord), remove: toRemove.map((r) => r.id) });
     } catch (err) {
+      // All or nothing: disarm what this call armed; nothing else was touched yet.
       for (const r of added) this.engine.unregister(r.nativeId!);
       for (const s of acquired) if (s.fd >= 0) this.engine.releaseSource(s.fd);
       throw err instanceof RegistryError
         ? err
         : new RegistryError("ENGINE_FAILURE", `reconcile failed: ${err}`);
     }
+    this.#journal(
+      ...added.map((r) => ({ put: toRecord(r) })),
+      ...toRemove.map((r) => ({ remove: r.id })),
+    );
     // Labels of kept entries follow the desired state.
     const relabel = kept.filter((r) => {
       const want = specs.find((s) => keyOf(s) === keyOf(r.spec))!.labels;
@@ -566,7 +640,7 @@ export class Registry {
       r.spec = { ...r.spec, labels: want };
       return true;
     });
-    if (relabel.length > 0) this.journal.apply({ put: relabel.map(toRecord) });
+    this.#journal(...relabel.map((r) => ({ put: toRecord(r) })));
     this.#disarm(toRemove);
     for (const r of toRemove) this.#unindex(r, "RECONCILE");
     for (const r of added) {

@@ -1,7 +1,6 @@
 // ioeventctl as a person or a pipeline uses it: a separate process, its output and its
 // exit codes, against a real agent.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,11 +10,18 @@ import { SourceProcess } from "../support/source_process.ts";
 const CLI = fileURLToPath(new URL("../../service/cli/ioeventctl.ts", import.meta.url));
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-function ctl(address: string, ...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(Deno.execPath(), ["run", "--allow-all", CLI, "--address", address, ...args], {
-    encoding: "utf8",
-  });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+/** Runs ioeventctl as its own process (async: the agent under test shares this event loop). */
+async function ctl(
+  address: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", CLI, "--address", address, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: r.code, out: text.decode(r.stdout), err: text.decode(r.stderr) };
 }
 
 Deno.test(
@@ -26,20 +32,22 @@ Deno.test(
     const src = await SourceProcess.start(3);
     const address = t.agent.server.bound[0];
     try {
-      const info = ctl(address, "info");
+      const info = await ctl(address, "info");
       assert.equal(info.code, 0, info.err);
       assert.match(info.out, /ioeventd \d+\.\d+\.\d+/);
       assert.match(info.out, /widths: 1, 2, 4, 8/);
 
-      const devices = ctl(address, "devices");
+      const devices = await ctl(address, "devices");
       assert.equal(devices.code, 0, devices.err);
       assert.match(devices.out, /0000:65:00\.0\s+10de:/);
-      const json = JSON.parse(ctl(address, "--json", "devices").out) as { address: string }[];
+      const json = JSON.parse((await ctl(address, "--json", "devices")).out) as {
+        address: string;
+      }[];
       assert.ok(json.some((d) => d.address === GPU));
-      const device = ctl(address, "device", GPU);
+      const device = await ctl(address, "device", GPU);
       assert.match(device.out, /MSI-X: \d+ entries, table BAR0\+0x/);
 
-      const created = ctl(
+      const created = await ctl(
         address,
         "--json",
         "create",
@@ -64,11 +72,11 @@ Deno.test(
       );
       assert.equal(created.code, 0, created.err + created.out);
       const id = (JSON.parse(created.out) as { id: string }).id;
-      assert.match(ctl(address, "list", "--owner", "vm-cli").out, new RegExp(id));
-      assert.match(ctl(address, "get", id).out, /ARMED/);
+      assert.match((await ctl(address, "list", "--owner", "vm-cli")).out, new RegExp(id));
+      assert.match((await ctl(address, "get", id)).out, /ARMED/);
 
       // Rejected by the agent: exit 4 and the reason.
-      const rejected = ctl(
+      const rejected = await ctl(
         address,
         "create",
         "--device",
@@ -91,7 +99,7 @@ Deno.test(
       assert.equal(rejected.code, 4);
       assert.match(rejected.out, /DUPLICATE/);
       // Rejected locally by the same rules before any call: exit 2.
-      const usage = ctl(address, "create", "--device", GPU, "--width", "3", "--owner", "x");
+      const usage = await ctl(address, "create", "--device", GPU, "--width", "3", "--owner", "x");
       assert.equal(usage.code, 2);
       assert.match(usage.err, /width/);
 
@@ -121,13 +129,13 @@ Deno.test(
           ],
         }),
       );
-      const rec = ctl(address, "reconcile", "-f", desired);
+      const rec = await ctl(address, "reconcile", "-f", desired);
       assert.equal(rec.code, 0, rec.err);
       assert.match(rec.out, /added 1, kept 1, removed 0/);
 
-      const del = ctl(address, "delete", id);
+      const del = await ctl(address, "delete", id);
       assert.equal(del.code, 0);
-      assert.equal(ctl(address, "delete", id).code, 4);
+      assert.equal((await ctl(address, "delete", id)).code, 4);
     } finally {
       await src.kill();
       await t.stop();
@@ -135,11 +143,11 @@ Deno.test(
   },
 );
 
-Deno.test("ioeventctl: unreachable agent exits 3; sim create writes a sysfs-shaped device", () => {
+Deno.test("ioeventctl: unreachable agent exits 3; sim create writes a sysfs-shaped device", async () => {
   const dir = tempDir();
-  const gone = ctl(`unix://${join(dir, "nothing.sock")}`, "info");
+  const gone = await ctl(`unix://${join(dir, "nothing.sock")}`, "info");
   assert.equal(gone.code, 3);
-  const sim = ctl("unused", "sim", "create", join(dir, "sys"), "--profile", "nic");
+  const sim = await ctl("unused", "sim", "create", join(dir, "sys"), "--profile", "nic");
   assert.equal(sim.code, 0, sim.err);
   for (
     const f of ["config", "resource", "resource0", "vendor", "driver", "iommu_group", "numa_node"]

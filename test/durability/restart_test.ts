@@ -236,7 +236,7 @@ Deno.test(
       for (const r of results) {
         if (r.status === "rejected") {
           const code = (r.reason as { code: number }).code;
-          assert.ok([14, 1].includes(code), `refused with UNAVAILABLE, got ${code}`);
+          assert.ok([14, 1].includes(code), `refused with UNAVAILABLE, got ${r.reason}`);
         }
       }
       agent = await spawnAgent(stateDir);

@@ -32,7 +32,7 @@ export interface Ioeventfd {
   'backend'?: (string);
   'createdAt'?: (_google_protobuf_Timestamp | null);
   'sourceStartTime'?: (number | string | Long);
-  'sourceInode'?: (number | string | Long);
+  'sourceEventfdId'?: (number | string | Long);
   'triggers'?: (number | string | Long);
   'signals'?: (number | string | Long);
   'lastTriggerTime'?: (_google_protobuf_Timestamp | null);
@@ -47,7 +47,7 @@ export interface Ioeventfd__Output {
   'backend': (string);
   'createdAt': (_google_protobuf_Timestamp__Output | null);
   'sourceStartTime': (string);
-  'sourceInode': (string);
+  'sourceEventfdId': (string);
   'triggers': (string);
   'signals': (string);
   'lastTriggerTime': (_google_protobuf_Timestamp__Output | null);
