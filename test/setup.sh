@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, once (they are real tools, not mocks):
-# pciutils (lspci, to check the sysfs inventory against), prometheus (metrics end to end).
+# pciutils (lspci, to check the sysfs inventory against), prometheus (metrics end to end),
+# protobuf-compiler (protoc checks the API contract and feeds the independent client).
 set -euo pipefail
 need=()
 command -v lspci >/dev/null 2>&1 || need+=(pciutils)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test/setup.sh: need root to install: ${need[*]}" >&2
