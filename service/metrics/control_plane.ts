@@ -1,0 +1,87 @@
+// Control-plane metrics: what the registry accepted, refused and removed, read from its
+// monotonic counters (RegistryCounters) at scrape time. Every known label value is present
+// from the start at 0, so rate() and increase() see the first event.
+import type { Registry as PromRegistry } from "prom-client";
+import { REASONS } from "../registry/errors.ts";
+import type { RegistryCounters, RemovalCause } from "../registry/registry.ts";
+import { type Sample, scalar, SnapshotMetric } from "./snapshot_metric.ts";
+
+const CAUSES: readonly RemovalCause[] = ["REQUEST", "RECONCILE", "SOURCE_EXIT"];
+
+/** Reasons the journal replay drops an entry for, besides the API's rejection reasons. */
+const REPLAY_REASONS = ["PID_REUSED", "FD_REPLACED"];
+
+/** Replay reasons are API constants, or an engine error's text: keep label values bounded. */
+export function replayReasonLabel(reason: string): string {
+  return /^[A-Z][A-Z0-9_]{0,63}$/.test(reason) ? reason : "ENGINE_FAILURE";
+}
+
+/** Samples for a counter map, one per label value, created once and kept. */
+function labelled(
+  label: string,
+  initial: readonly string[],
+  read: () => Iterable<[string, number]>,
+  toLabel: (key: string) => string = (k) => k,
+): () => Sample[] {
+  const samples = new Map<string, Sample>();
+  for (const v of initial) samples.set(v, { value: 0, labels: { [label]: v } });
+  return () => {
+    for (const s of samples.values()) s.value = 0;
+    for (const [key, n] of read()) {
+      const value = toLabel(key);
+      let s = samples.get(value);
+      if (!s) samples.set(value, s = { value: 0, labels: { [label]: value } });
+      s.value += n;
+    }
+    return [...samples.values()];
+  };
+}
+
+export function registerControlPlaneMetrics(
+  registry: PromRegistry,
+  counters: () => RegistryCounters | null,
+): void {
+  const none: [string, number][] = [];
+  scalar(
+    "ioeventd_registrations_created_total",
+    "ioeventfds created (CreateIoeventfd and ReconcileOwner); journal replays not included.",
+    "counter",
+    () => counters()?.created ?? 0,
+  ).registerIn(registry);
+  new SnapshotMetric(
+    "ioeventd_registrations_rejected_total",
+    "Requests the registry refused, by reason (the google.rpc.ErrorInfo reason returned).",
+    "counter",
+    labelled("reason", Object.keys(REASONS), () => counters()?.rejected ?? none),
+  ).registerIn(registry);
+  new SnapshotMetric(
+    "ioeventd_registrations_removed_total",
+    "ioeventfds removed, by cause: request (DeleteIoeventfd), reconcile (ReconcileOwner) or " +
+      "source_exit (the process owning the eventfd exited).",
+    "counter",
+    labelled(
+      "cause",
+      CAUSES.map((c) => c.toLowerCase()),
+      () => counters()?.removed ?? none,
+      (c) => c.toLowerCase(),
+    ),
+  ).registerIn(registry);
+  scalar(
+    "ioeventd_registrations_orphaned_total",
+    "ioeventfds that stopped writing because their device disappeared or stopped being managed.",
+    "counter",
+    () => counters()?.orphaned.total ?? 0,
+  ).registerIn(registry);
+  new SnapshotMetric(
+    "ioeventd_replay_dropped_total",
+    "Journaled ioeventfds the start-up replay could not re-arm and dropped, by reason " +
+      "(e.g. PID_REUSED: the source process is gone and its PID now names another).",
+    "counter",
+    labelled(
+      "reason",
+      REPLAY_REASONS,
+      () => counters()?.replayDropped ?? none,
+      replayReasonLabel,
+    ),
+  ).registerIn(registry);
+}
