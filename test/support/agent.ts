@@ -73,8 +73,21 @@ export interface AgentProcess {
 /** Runs the agent as its own process, exactly as `deno task start` does, and waits for it. */
 export async function spawnAgent(stateDir: string, args: string[] = []): Promise<AgentProcess> {
   const address = `unix://${join(stateDir, "run", "ioeventd.sock")}`;
+  // IOEVENTD_TEST_CPU_PROF=<dir>: a V8 CPU profile (and its markdown summary) of each agent.
+  const profileDir = Deno.env.get("IOEVENTD_TEST_CPU_PROF");
+  const profile = profileDir ? [`--cpu-prof-dir=${profileDir}`, "--cpu-prof-md"] : [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, "--state-dir", stateDir, "--metrics-listen", "", ...args],
+    args: [
+      "run",
+      "--allow-all",
+      ...profile,
+      MAIN,
+      "--state-dir",
+      stateDir,
+      "--metrics-listen",
+      "",
+      ...args,
+    ],
     env: { IOEVENTD_SYSFS_ROOTS: "" },
     stdin: "null",
     stdout: "inherit",
