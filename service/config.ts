@@ -9,10 +9,25 @@ import { POLL_MODES, type PollMode } from "./native/engine.ts";
 export interface AgentConfig {
   /** Journal, simulated host and the default socket live here. */
   stateDir: string;
-  /** gRPC listeners: "unix:///path.sock" or "host:port" (plaintext TCP, see allowInsecureTcp). */
+  /** gRPC listeners: "unix:///path.sock" or "host:port" (TLS when `tls` is set). */
   listen: string[];
   /** Plaintext TCP is refused unless this is set; it is then reported as a warning. */
   allowInsecureTcp: boolean;
+  /** PEM files for TCP listeners: mutual TLS, clients need a certificate from `ca`. */
+  tls: { cert: string; key: string; ca: string } | null;
+  /** JSON file mapping identities to roles (service/security/README.md); "": built-in. */
+  policyFile: string;
+  /** JSON-lines audit of every mutation; "": <stateDir>/audit.jsonl. */
+  auditLog: string;
+  /** Requests per second per identity (token bucket), and the burst; 0 disables. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** Concurrent streaming calls (watches) per identity; 0 disables. */
+  maxStreamsPerIdentity: number;
+  /** Identities the two limits above do not apply to (the host's own tooling: "local"). */
+  unlimitedIdentities: string[];
+  /** Largest request message accepted, in bytes. */
+  maxMessageBytes: number;
   /** HTTP address of /metrics and the health endpoints ("host:port"; "" disables). */
   metricsListen: string;
   /** Directories shaped like /sys/bus/pci/devices; the real one is read-only for the agent. */
@@ -48,6 +63,14 @@ export function defaultConfig(
     stateDir: dir,
     listen: [`unix://${join(dir, "run", "ioeventd.sock")}`],
     allowInsecureTcp: false,
+    tls: null,
+    policyFile: "",
+    auditLog: "",
+    rateLimitPerSecond: 1000,
+    rateLimitBurst: 5000,
+    maxStreamsPerIdentity: 64,
+    unlimitedIdentities: ["local"],
+    maxMessageBytes: 4 * 1024 * 1024,
     metricsListen: "127.0.0.1:9464",
     sysfsRoots: [REAL_SYSFS],
     simulate: true,
@@ -75,9 +98,14 @@ export function journalPath(config: AgentConfig): string {
   return join(config.stateDir, "journal.sqlite");
 }
 
+export function auditLogPath(config: AgentConfig): string {
+  return config.auditLog ? resolve(config.auditLog) : join(config.stateDir, "audit.jsonl");
+}
+
 const ENV: Record<string, keyof AgentConfig> = {
   IOEVENTD_LISTEN: "listen",
   IOEVENTD_METRICS_LISTEN: "metricsListen",
+  IOEVENTD_PER_IOEVENTFD_METRICS: "perIoeventfdMetrics",
   IOEVENTD_SYSFS_ROOTS: "sysfsRoots",
   IOEVENTD_SIMULATE: "simulate",
   IOEVENTD_ALLOW: "allow",
@@ -87,6 +115,9 @@ const ENV: Record<string, keyof AgentConfig> = {
   IOEVENTD_MAX_PER_DEVICE: "maxPerDevice",
   IOEVENTD_MAX_PER_OWNER: "maxPerOwner",
   IOEVENTD_ALLOW_INSECURE_TCP: "allowInsecureTcp",
+  IOEVENTD_POLICY_FILE: "policyFile",
+  IOEVENTD_AUDIT_LOG: "auditLog",
+  IOEVENTD_RATE_LIMIT_PER_SECOND: "rateLimitPerSecond",
 };
 
 function coerce(key: keyof AgentConfig, value: string, base: AgentConfig): unknown {
@@ -104,12 +135,39 @@ export function checkConfig(c: AgentConfig): AgentConfig {
   for (const [k, min] of [["workers", 1], ["maxPerDevice", 1], ["maxPerOwner", 1]] as const) {
     if (!Number.isInteger(c[k]) || c[k] < min) errors.push(`${k} must be an integer >= ${min}`);
   }
+  for (
+    const [k, min] of [
+      ["rateLimitPerSecond", 0],
+      ["rateLimitBurst", 1],
+      ["maxStreamsPerIdentity", 0],
+      ["maxMessageBytes", 1024],
+    ] as const
+  ) {
+    if (!Number.isInteger(c[k]) || c[k] < min) errors.push(`${k} must be an integer >= ${min}`);
+  }
   for (const address of c.listen) {
-    if (!address.startsWith("unix:") && !c.allowInsecureTcp) {
+    if (!address.startsWith("unix:") && !c.tls && !c.allowInsecureTcp) {
       errors.push(
-        `listener ${address} is plaintext TCP: set allowInsecureTcp (--allow-insecure-tcp) to accept that`,
+        `listener ${address} is plaintext TCP: configure tls (--tls-cert, --tls-key, --tls-ca) or set allowInsecureTcp (--allow-insecure-tcp) to accept that`,
       );
     }
+  }
+  if (
+    !Array.isArray(c.unlimitedIdentities) ||
+    c.unlimitedIdentities.some((n) => typeof n !== "string")
+  ) {
+    errors.push("unlimitedIdentities must be a list of identity names");
+  }
+  if (c.tls) {
+    for (const k of ["cert", "key", "ca"] as const) {
+      if (typeof c.tls[k] !== "string" || !c.tls[k]) errors.push(`tls.${k} must be a file path`);
+    }
+    // Never both: with TLS configured, a plaintext TCP listener must not appear silently.
+    if (c.allowInsecureTcp) errors.push("tls and allowInsecureTcp exclude each other");
+    if (!c.policyFile) errors.push("tls needs a policyFile: without one no certificate has a role");
+  }
+  if (c.metricsListen && !/^(\[[^\]]+\]|[^:]*):\d{1,5}$/.test(c.metricsListen)) {
+    errors.push(`metricsListen must be "host:port" (port 0: any free one) or "" (disabled)`);
   }
   if (errors.length > 0) throw new Error(`invalid configuration: ${errors.join("; ")}`);
   return c;
@@ -124,6 +182,7 @@ export function loadConfig(args: string[]): AgentConfig {
       listen: { type: "string", multiple: true },
       "allow-insecure-tcp": { type: "boolean" },
       "metrics-listen": { type: "string" },
+      "per-ioeventfd-metrics": { type: "boolean" },
       "sysfs-root": { type: "string", multiple: true },
       "no-simulate": { type: "boolean" },
       allow: { type: "string", multiple: true },
@@ -131,6 +190,12 @@ export function loadConfig(args: string[]): AgentConfig {
       workers: { type: "string" },
       "poll-mode": { type: "string" },
       "max-per-device": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-ca": { type: "string" },
+      policy: { type: "string" },
+      "audit-log": { type: "string" },
+      "rate-limit": { type: "string" },
     },
     strict: true,
   });
@@ -150,6 +215,7 @@ export function loadConfig(args: string[]): AgentConfig {
   if (values.listen) config.listen = values.listen;
   if (values["allow-insecure-tcp"]) config.allowInsecureTcp = true;
   if (values["metrics-listen"] !== undefined) config.metricsListen = values["metrics-listen"];
+  if (values["per-ioeventfd-metrics"]) config.perIoeventfdMetrics = true;
   if (values["sysfs-root"]) config.sysfsRoots = values["sysfs-root"];
   if (values["no-simulate"]) config.simulate = false;
   if (values.allow) config.allow = values.allow;
@@ -157,5 +223,15 @@ export function loadConfig(args: string[]): AgentConfig {
   if (values.workers) config.workers = Number(values.workers);
   if (values["poll-mode"]) config.pollMode = values["poll-mode"] as PollMode;
   if (values["max-per-device"]) config.maxPerDevice = Number(values["max-per-device"]);
+  if (values["tls-cert"] || values["tls-key"] || values["tls-ca"]) {
+    config.tls = {
+      cert: values["tls-cert"] ?? config.tls?.cert ?? "",
+      key: values["tls-key"] ?? config.tls?.key ?? "",
+      ca: values["tls-ca"] ?? config.tls?.ca ?? "",
+    };
+  }
+  if (values.policy !== undefined) config.policyFile = values.policy;
+  if (values["audit-log"] !== undefined) config.auditLog = values["audit-log"];
+  if (values["rate-limit"]) config.rateLimitPerSecond = Number(values["rate-limit"]);
   return checkConfig(config);
 }

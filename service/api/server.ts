@@ -13,8 +13,12 @@ export interface ServerOptions {
   listen: string[];
   reflection: boolean;
   credentials?: grpc.ServerCredentials;
+  /** Per-listener credentials (service/security: the transport names the caller); wins. */
+  credentialsFor?: (address: string) => grpc.ServerCredentials;
   maxMessageBytes?: number;
   maxConcurrentStreams?: number;
+  /** Server interceptors, outermost first (RPC metrics, tracing). */
+  interceptors?: grpc.ServerInterceptor[];
 }
 
 export class ApiServer {
@@ -28,6 +32,7 @@ export class ApiServer {
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": options.maxMessageBytes ?? 4 * 1024 * 1024,
       "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 256,
+      interceptors: options.interceptors ?? [],
     });
     const { handlers, endStreams } = createHandlers(ctx);
     this.#endStreams = endStreams;
@@ -44,7 +49,8 @@ export class ApiServer {
       const port = await new Promise<number>((resolve, reject) =>
         this.server.bindAsync(
           address,
-          this.options.credentials ?? grpc.ServerCredentials.createInsecure(),
+          this.options.credentialsFor?.(address) ?? this.options.credentials ??
+            grpc.ServerCredentials.createInsecure(),
           (err, port) => (err ? reject(err) : resolve(port)),
         )
       );

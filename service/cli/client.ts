@@ -15,11 +15,41 @@ import type { ReconcileOwnerRequest } from "../api/generated/ioeventd/v1/Reconci
 import type { ReconcileOwnerResponse__Output } from "../api/generated/ioeventd/v1/ReconcileOwnerResponse.ts";
 import type { WatchIoeventfdsRequest } from "../api/generated/ioeventd/v1/WatchIoeventfdsRequest.ts";
 
+import { clientCredentials } from "../security/tls.ts";
+
 export const DEFAULT_ADDRESS = "unix://.state/run/ioeventd.sock";
 
 /** $IOEVENTD_ADDRESS, else the socket of an agent started with the defaults in this folder. */
 export function defaultAddress(): string {
   return Deno.env.get("IOEVENTD_ADDRESS") ?? DEFAULT_ADDRESS;
+}
+
+export interface ClientTls {
+  /** PEM CA bundle that signed the agent's certificate; TLS is off without it. */
+  ca?: string;
+  /** Our client certificate and key (the agent requires them: mutual TLS). */
+  cert?: string;
+  key?: string;
+  /** The name to check the agent's certificate against, when the address is an IP. */
+  serverName?: string;
+}
+
+/** Credentials and channel options for TLS settings, else $IOEVENTD_TLS_*; plaintext without a CA. */
+export function channelSettings(
+  tls: ClientTls = {},
+): [grpc.ChannelCredentials, grpc.ChannelOptions] {
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const ca = tls.ca ?? env("IOEVENTD_TLS_CA");
+  if (!ca) return [grpc.credentials.createInsecure(), {}];
+  const serverName = tls.serverName ?? env("IOEVENTD_TLS_SERVER_NAME");
+  return [
+    clientCredentials({
+      ca,
+      cert: tls.cert ?? env("IOEVENTD_TLS_CERT"),
+      key: tls.key ?? env("IOEVENTD_TLS_KEY"),
+    }),
+    serverName ? { "grpc.ssl_target_name_override": serverName } : {},
+  ];
 }
 
 type Unary<Req, Res> = (
@@ -60,10 +90,10 @@ export class AgentClient {
   info(opts?: CallOptions): Promise<AgentInfo__Output> {
     return this.#call(this.raw.getAgentInfo as Unary<object, AgentInfo__Output>, {}, opts);
   }
-  listDevices(managedOnly = false, opts?: CallOptions): Promise<Device__Output[]> {
+  listDevices(managedOnly = false, rescan = false, opts?: CallOptions): Promise<Device__Output[]> {
     return this.#call(
       this.raw.listDevices as Unary<object, { devices: Device__Output[] }>,
-      { managedOnly },
+      { managedOnly, rescan },
       opts,
     ).then((r) => r.devices);
   }

@@ -13,7 +13,7 @@ import type { Ioeventfd__Output } from "../api/generated/ioeventd/v1/Ioeventfd.t
 import type { IoeventfdSpec } from "../api/generated/ioeventd/v1/IoeventfdSpec.ts";
 import type { IoeventfdEvent__Output } from "../api/generated/ioeventd/v1/IoeventfdEvent.ts";
 import { type RawSpec, validateShape } from "../registry/validation.ts";
-import { AgentClient, defaultAddress } from "./client.ts";
+import { AgentClient, channelSettings, defaultAddress } from "./client.ts";
 import { renderTable } from "./table.ts";
 import { runFleet } from "./fleet.ts";
 
@@ -25,7 +25,7 @@ Usage: ioeventctl [--address A] [--json] <command> [options]
 
 Commands:
   info                                  agent version, limits and capabilities
-  devices [--managed]                   PCI devices the agent sees
+  devices [--managed] [--rescan]        PCI devices the agent sees (--rescan: re-read sysfs)
   device <address>                      one device, with BARs and MSI-X layout
   create --device D --bar N --offset O --width W --data X --pid P --fd F --owner O
          [--label k=v ...] [--request-id R]
@@ -47,7 +47,10 @@ Commands:
                                         (ioeventctl fleet --help)
 
 The agent address comes from --address, else $IOEVENTD_ADDRESS, else
-${defaultAddress()}. Numbers accept decimal or 0x-hex.`;
+${defaultAddress()}. Numbers accept decimal or 0x-hex.
+
+TCP agents use mutual TLS: --tls-ca F --tls-cert F --tls-key F (else $IOEVENTD_TLS_CA,
+$IOEVENTD_TLS_CERT, $IOEVENTD_TLS_KEY); --tls-server-name N when the address is an IP.`;
 
 class UsageError extends Error {}
 
@@ -175,6 +178,7 @@ async function run(args: string[], out: Out): Promise<number> {
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       managed: { type: "boolean" },
+      rescan: { type: "boolean" },
       device: { type: "string" },
       bar: { type: "string" },
       offset: { type: "string" },
@@ -188,6 +192,10 @@ async function run(args: string[], out: Out): Promise<number> {
       file: { type: "string", short: "f" },
       "dry-run": { type: "boolean" },
       profile: { type: "string" },
+      "tls-ca": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-server-name": { type: "string" },
     },
   });
   out.json = values.json ?? false;
@@ -219,7 +227,15 @@ async function run(args: string[], out: Out): Promise<number> {
     return EXIT.OK;
   }
 
-  const client = new AgentClient(values.address ?? defaultAddress());
+  const client = new AgentClient(
+    values.address ?? defaultAddress(),
+    ...channelSettings({
+      ca: values["tls-ca"],
+      cert: values["tls-cert"],
+      key: values["tls-key"],
+      serverName: values["tls-server-name"],
+    }),
+  );
   try {
     switch (command) {
       case "info": {
@@ -245,7 +261,7 @@ async function run(args: string[], out: Out): Promise<number> {
         return EXIT.OK;
       }
       case "devices": {
-        const devices = await client.listDevices(values.managed ?? false);
+        const devices = await client.listDevices(values.managed ?? false, values.rescan ?? false);
         print(renderTable(deviceRows(devices)), devices);
         return EXIT.OK;
       }
