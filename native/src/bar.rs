@@ -1,21 +1,36 @@
 //! BAR mappings: a shared read-write `mmap` of a whole `resourceN` file (or any regular
-//! file standing in for one), ref-counted per canonical path.
+//! file standing in for one), or of a whole VFIO BAR region, ref-counted per BAR.
 //!
 //! For a real sysfs `resourceN` file, `st_size` is the BAR's length and the file expects
-//! `O_SYNC`. A mapping lives as long as any `Arc` to it; the table drops its own `Arc` when
-//! the last registration using the path is released, so the BAR is unmapped then.
+//! `O_SYNC`. A VFIO region is mapped at its region offset with its size
+//! (`VFIO_DEVICE_GET_REGION_INFO`); the mapping keeps a duplicate of the device descriptor,
+//! so the device stays open while it is mapped. A mapping lives as long as any `Arc` to it;
+//! the table drops its own `Arc` when the last registration using the BAR is released, so
+//! the BAR is unmapped then.
 
 use crate::sys::{self, Errno, SysResult};
-use std::collections::HashMap;
+use crate::vfio;
 use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Where a mapping comes from.
+pub enum Origin {
+    /// A `resourceN` file (or a regular file), by canonical path.
+    File(PathBuf),
+    /// A BAR region of a VFIO device (a duplicate of the caller's device descriptor).
+    Vfio {
+        device: OwnedFd,
+        region: u32,
+        info: sys::VfioRegionInfo,
+    },
+}
+
 /// One mapped BAR.
 pub struct Mapping {
-    path: PathBuf,
+    origin: Origin,
     map: sys::Mmap,
 }
 
@@ -36,12 +51,48 @@ impl Mapping {
             return Err(Errno::EINVAL);
         }
         let map = sys::Mmap::map_shared(file.as_raw_fd(), len)?;
-        Ok(Arc::new(Mapping { path, map }))
+        Ok(Arc::new(Mapping {
+            origin: Origin::File(path),
+            map,
+        }))
     }
 
-    /// The canonical path this mapping was made from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Maps BAR region `region` (0..=5) of the VFIO device `device` whole. `EMEDIUMTYPE`
+    /// not a vfio-pci device, `EINVAL` region index beyond BAR5 or a zero-size (absent)
+    /// BAR, `EOPNOTSUPP` the region cannot be mmapped (no `VFIO_REGION_INFO_FLAG_MMAP`).
+    pub fn open_vfio(device: RawFd, region: u32) -> SysResult<Arc<Mapping>> {
+        vfio::check_device(device)?;
+        let info = vfio::bar_region(device, region)?;
+        if info.size == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if info.flags & vfio::REGION_FLAG_MMAP == 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let len = usize::try_from(info.size).map_err(|_| Errno::EINVAL)?;
+        let map = sys::Mmap::map_shared_at(device, len, info.offset)?;
+        let device = sys::dup(device)?;
+        Ok(Arc::new(Mapping {
+            origin: Origin::Vfio {
+                device,
+                region,
+                info,
+            },
+            map,
+        }))
+    }
+
+    /// The canonical path this mapping was made from (`None` for a VFIO region).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.origin {
+            Origin::File(p) => Some(p),
+            Origin::Vfio { .. } => None,
+        }
+    }
+
+    /// Where the mapping comes from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// Base address of the mapping.
@@ -50,7 +101,7 @@ impl Mapping {
         self.map.as_ptr()
     }
 
-    /// Length in bytes (the file's size when mapped).
+    /// Length in bytes (the file's size, or the region's, when mapped).
     #[inline]
     pub fn len(&self) -> u64 {
         self.map.len() as u64
@@ -60,6 +111,19 @@ impl Mapping {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    /// Whether this mapping is region `region` of the device open as `device` (the same
+    /// open file: `kcmp`; an unknown answer counts as "no", which only costs a mapping).
+    fn is_vfio(&self, device: RawFd, region: u32) -> bool {
+        match &self.origin {
+            Origin::Vfio {
+                device: d,
+                region: r,
+                ..
+            } => *r == region && sys::same_file(d.as_raw_fd(), device).unwrap_or(false),
+            Origin::File(_) => false,
+        }
+    }
 }
 
 struct Entry {
@@ -67,51 +131,67 @@ struct Entry {
     refs: usize,
 }
 
-/// The engine's BAR table: one mapping per canonical path, ref-counted.
+/// The engine's BAR table: one mapping per canonical path or per (VFIO device, region),
+/// ref-counted. A handful of BARs per host: a linear table.
 #[derive(Default)]
 pub struct BarTable {
-    entries: Mutex<HashMap<PathBuf, Entry>>,
+    entries: Mutex<Vec<Entry>>,
 }
 
 impl BarTable {
-    fn lock(&self) -> MutexGuard<'_, HashMap<PathBuf, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take_or_insert(
+        &self,
+        found: impl Fn(&Mapping) -> bool,
+        open: impl FnOnce() -> SysResult<Arc<Mapping>>,
+    ) -> SysResult<Arc<Mapping>> {
+        let mut entries = self.lock();
+        if let Some(e) = entries.iter_mut().find(|e| found(&e.map)) {
+            e.refs += 1;
+            return Ok(e.map.clone());
+        }
+        let map = open()?;
+        entries.push(Entry {
+            map: map.clone(),
+            refs: 1,
+        });
+        Ok(map)
     }
 
     /// Takes a reference on the mapping of `path`, mapping it if it is the first.
     pub fn acquire(&self, path: &Path) -> SysResult<Arc<Mapping>> {
         let canonical = std::fs::canonicalize(path).map_err(|e| Errno::from_io(&e))?;
-        let mut entries = self.lock();
-        if let Some(e) = entries.get_mut(&canonical) {
-            e.refs += 1;
-            return Ok(e.map.clone());
-        }
-        let map = Mapping::open(&canonical)?;
-        entries.insert(
-            canonical,
-            Entry {
-                map: map.clone(),
-                refs: 1,
-            },
-        );
-        Ok(map)
+        self.take_or_insert(
+            |m| m.path() == Some(canonical.as_path()),
+            || Mapping::open(&canonical),
+        )
+    }
+
+    /// Takes a reference on the mapping of BAR region `region` of the VFIO device open as
+    /// `device`, mapping it if it is the first.
+    pub fn acquire_vfio(&self, device: RawFd, region: u32) -> SysResult<Arc<Mapping>> {
+        self.take_or_insert(
+            |m| m.is_vfio(device, region),
+            || Mapping::open_vfio(device, region),
+        )
     }
 
     /// Drops one reference; the table forgets the mapping with its last reference (it is
     /// unmapped as soon as no other `Arc` to it remains).
     pub fn release(&self, map: &Arc<Mapping>) {
         let mut entries = self.lock();
-        if let Some(e) = entries.get_mut(map.path()) {
-            if Arc::ptr_eq(&e.map, map) {
-                e.refs -= 1;
-                if e.refs == 0 {
-                    entries.remove(map.path());
-                }
+        if let Some(i) = entries.iter().position(|e| Arc::ptr_eq(&e.map, map)) {
+            entries[i].refs -= 1;
+            if entries[i].refs == 0 {
+                entries.swap_remove(i);
             }
         }
     }
 
-    /// Number of paths currently mapped.
+    /// Number of BARs currently mapped.
     pub fn len(&self) -> usize {
         self.lock().len()
     }
@@ -178,6 +258,19 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         t.release(&a);
         t.release(&b);
+        assert!(t.is_empty());
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_non_vfio_descriptor_is_not_a_vfio_bar() {
+        let p = temp_file("notvfio", 4096);
+        let f = std::fs::File::open(&p).unwrap();
+        let t = BarTable::default();
+        assert_eq!(
+            t.acquire_vfio(f.as_raw_fd(), 0).err(),
+            Some(Errno::EMEDIUMTYPE)
+        );
         assert!(t.is_empty());
         std::fs::remove_file(&p).unwrap();
     }

@@ -12,9 +12,10 @@ pub mod monitor;
 pub mod source;
 pub mod stats;
 pub mod sys;
+pub mod vfio;
 pub mod worker;
 
-use engine::{Config, Engine, RegisterRequest};
+use engine::{Config, Engine, RegisterRequest, VfioMode, VfioRegisterRequest};
 use std::ffi::OsStr;
 use std::os::fd::IntoRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -238,4 +239,97 @@ pub extern "C" fn ioeventd_eventfd_signal(fd: i32, value: u64) -> i32 {
         return -Errno::EBADF.0;
     }
     ret_i32(sys::write_u64(fd, value))
+}
+
+// ---- VFIO (ABI v1 additions; see README.md) ----
+
+#[no_mangle]
+pub extern "C" fn ioeventd_vfio_open(pci_address: *const u8) -> i32 {
+    let r = (|| {
+        let addr = sys::abi_cstr(pci_address).ok_or(Errno::EFAULT)?;
+        let addr = std::str::from_utf8(addr).map_err(|_| Errno::EINVAL)?;
+        vfio::open_device(addr)
+    })();
+    match r {
+        Ok(fd) => fd.into_raw_fd(),
+        Err(e) => -e.0,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_vfio_acquire(pid: i32, fd: i32) -> i32 {
+    match vfio::acquire(pid, fd) {
+        Ok(fd) => fd.into_raw_fd(),
+        Err(e) => -e.0,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_vfio_region_info(vfio_fd: i32, region: u32, out: *mut u64) -> i32 {
+    ret_i32((|| {
+        let out = sys::abi_slice_mut(out, 3).ok_or(Errno::EFAULT)?;
+        vfio::check_device(vfio_fd)?;
+        let info = sys::vfio_region_info(vfio_fd, region)?;
+        out.copy_from_slice(&[info.size, info.offset, u64::from(info.flags)]);
+        Ok(())
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_kernel_ioeventfd(
+    vfio_fd: i32,
+    region: u32,
+    offset: u64,
+    width: u32,
+    data: u64,
+    efd: i32,
+) -> i32 {
+    ret_i32(vfio::kernel_ioeventfd(
+        vfio_fd, region, offset, width, data, efd,
+    ))
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn ioeventd_register_vfio(
+    engine: u64,
+    vfio_fd: i32,
+    region: u32,
+    offset: u64,
+    width: u32,
+    data: u64,
+    efd: i32,
+    pid: i32,
+    pid_start: u64,
+    mode: u32,
+) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        let mode = VfioMode::from_u32(mode).ok_or(Errno::EINVAL)?;
+        let req = VfioRegisterRequest {
+            device: vfio_fd,
+            region,
+            offset,
+            width,
+            data,
+            efd,
+            pid,
+            pid_start,
+            mode,
+        };
+        Ok(e.register_vfio(&req)? as i64)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_registration_backend(engine: u64, id: u64) -> i32 {
+    match self::engine(engine).and_then(|e| e.backend(id)) {
+        Ok(b) => b as i32,
+        Err(e) => -e.0,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_vfio_probe() -> u32 {
+    vfio::probe()
 }

@@ -4,7 +4,7 @@
 //! is sound. Wrappers return `Result<_, Errno>` (a positive errno); `lib.rs` negates it
 //! at the C boundary. x86_64 Linux only (struct layouts and syscall numbers below).
 
-use std::ffi::{c_int, c_long, c_void};
+use std::ffi::{c_int, c_long, c_ulong, c_void};
 use std::fmt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
@@ -26,10 +26,16 @@ impl Errno {
     pub const EAGAIN: Errno = Errno(11);
     pub const ENOMEM: Errno = Errno(12);
     pub const EFAULT: Errno = Errno(14);
+    pub const EBUSY: Errno = Errno(16);
     pub const EEXIST: Errno = Errno(17);
+    pub const ENODEV: Errno = Errno(19);
     pub const EINVAL: Errno = Errno(22);
     pub const EMFILE: Errno = Errno(24);
+    pub const ENOSPC: Errno = Errno(28);
     pub const ERANGE: Errno = Errno(34);
+    pub const ENOSYS: Errno = Errno(38);
+    pub const ENOTTY: Errno = Errno(25);
+    pub const EOPNOTSUPP: Errno = Errno(95);
     pub const ESTALE: Errno = Errno(116);
     pub const EMEDIUMTYPE: Errno = Errno(124);
     pub const EOWNERDEAD: Errno = Errno(130);
@@ -96,6 +102,8 @@ const TFD_NONBLOCK: c_int = 0o4000;
 const TFD_CLOEXEC: c_int = 0o2000000;
 const SYS_PIDFD_OPEN: c_long = 434;
 const SYS_PIDFD_GETFD: c_long = 438;
+const SYS_KCMP: c_long = 312;
+const KCMP_FILE: c_long = 0;
 
 /// `struct epoll_event` (packed on x86_64).
 #[repr(C, packed)]
@@ -203,6 +211,8 @@ mod ffi {
             old: *mut ITimerspec,
         ) -> c_int;
         pub fn syscall(num: c_long, ...) -> c_long;
+        pub fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
+        pub fn getpid() -> c_int;
     }
 }
 
@@ -482,6 +492,252 @@ pub fn pidfd_getfd(pidfd: RawFd, fd: i32) -> SysResult<OwnedFd> {
     new_fd(if r < 0 { -1 } else { r as c_int })
 }
 
+// ---- kcmp ----
+
+/// Whether two descriptors of this process refer to the same open file description
+/// (`kcmp(KCMP_FILE)`). `ENOSYS` on a kernel built without kcmp.
+pub fn same_file(a: RawFd, b: RawFd) -> SysResult<bool> {
+    // SAFETY: plain syscall with integer arguments only.
+    let me = unsafe { ffi::getpid() } as c_long;
+    // SAFETY: raw syscall with integer arguments; returns 0 (equal), 1/2 (ordered) or -1.
+    let r = unsafe { ffi::syscall(SYS_KCMP, me, me, KCMP_FILE, a as c_long, b as c_long) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r == 0)
+    }
+}
+
+// ---- VFIO ioctls (include/uapi/linux/vfio.h; every request is _IO(';', 100 + n)) ----
+
+const fn vfio_io(n: c_ulong) -> c_ulong {
+    // _IO(type, nr) = type << 8 | nr (no direction, no size bits).
+    (0x3B << 8) | (100 + n)
+}
+const VFIO_GET_API_VERSION: c_ulong = vfio_io(0);
+const VFIO_CHECK_EXTENSION: c_ulong = vfio_io(1);
+const VFIO_SET_IOMMU: c_ulong = vfio_io(2);
+const VFIO_GROUP_GET_STATUS: c_ulong = vfio_io(3);
+const VFIO_GROUP_SET_CONTAINER: c_ulong = vfio_io(4);
+const VFIO_GROUP_GET_DEVICE_FD: c_ulong = vfio_io(6);
+const VFIO_DEVICE_GET_INFO: c_ulong = vfio_io(7);
+const VFIO_DEVICE_GET_REGION_INFO: c_ulong = vfio_io(8);
+const VFIO_DEVICE_IOEVENTFD: c_ulong = vfio_io(16);
+
+const _: () = assert!(VFIO_GET_API_VERSION == 0x3B64);
+const _: () = assert!(VFIO_DEVICE_GET_REGION_INFO == 0x3B6C);
+const _: () = assert!(VFIO_DEVICE_IOEVENTFD == 0x3B74);
+
+/// `struct vfio_group_status`.
+#[repr(C)]
+struct VfioGroupStatus {
+    argsz: u32,
+    flags: u32,
+}
+
+/// `struct vfio_device_info` (with the 5.x `cap_offset` and its padding).
+#[repr(C)]
+#[derive(Default)]
+struct VfioDeviceInfoRaw {
+    argsz: u32,
+    flags: u32,
+    num_regions: u32,
+    num_irqs: u32,
+    cap_offset: u32,
+    pad: u32,
+}
+
+/// `struct vfio_region_info` (fixed part; capability chains are not requested).
+#[repr(C)]
+#[derive(Default)]
+struct VfioRegionInfoRaw {
+    argsz: u32,
+    flags: u32,
+    index: u32,
+    cap_offset: u32,
+    size: u64,
+    offset: u64,
+}
+
+/// `struct vfio_device_ioeventfd` (28 bytes of fields, 32 with the tail padding).
+#[repr(C)]
+#[derive(Default)]
+struct VfioIoeventfdRaw {
+    argsz: u32,
+    flags: u32,
+    offset: u64,
+    data: u64,
+    fd: i32,
+}
+
+const _: () = assert!(std::mem::size_of::<VfioRegionInfoRaw>() == 32);
+const _: () = assert!(std::mem::size_of::<VfioIoeventfdRaw>() == 32);
+const _: () = assert!(std::mem::size_of::<VfioDeviceInfoRaw>() == 24);
+
+/// `VFIO_GROUP_FLAGS_VIABLE`.
+pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1;
+
+/// What `VFIO_DEVICE_GET_INFO` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfioDeviceInfo {
+    pub flags: u32,
+    pub num_regions: u32,
+    pub num_irqs: u32,
+}
+
+/// What `VFIO_DEVICE_GET_REGION_INFO` tells about one region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfioRegionInfo {
+    pub flags: u32,
+    pub size: u64,
+    /// Offset of the region within the device fd (for `mmap`/`pread` and ioeventfds).
+    pub offset: u64,
+}
+
+/// `ioctl(fd, request, arg)` with an integer argument.
+fn ioctl_int(fd: RawFd, request: c_ulong, arg: c_ulong) -> SysResult<c_int> {
+    // SAFETY: the requests passed here (API version, check extension, set IOMMU) take an
+    // integer argument, not a pointer; nothing in this process is read or written.
+    check(unsafe { ffi::ioctl(fd, request, arg) })
+}
+
+/// `VFIO_GET_API_VERSION` on a container (`/dev/vfio/vfio`): 0 for the only version.
+pub fn vfio_api_version(container: RawFd) -> SysResult<c_int> {
+    ioctl_int(container, VFIO_GET_API_VERSION, 0)
+}
+
+/// `VFIO_CHECK_EXTENSION(ext)` on a container: whether the IOMMU type `ext` is usable.
+pub fn vfio_check_extension(container: RawFd, ext: u32) -> SysResult<bool> {
+    ioctl_int(container, VFIO_CHECK_EXTENSION, c_ulong::from(ext)).map(|r| r > 0)
+}
+
+/// `VFIO_SET_IOMMU(type)` on a container (after a group was attached).
+pub fn vfio_set_iommu(container: RawFd, iommu_type: u32) -> SysResult<()> {
+    ioctl_int(container, VFIO_SET_IOMMU, c_ulong::from(iommu_type)).map(|_| ())
+}
+
+/// `VFIO_GROUP_GET_STATUS`: the group's flags.
+pub fn vfio_group_status(group: RawFd) -> SysResult<u32> {
+    let mut st = VfioGroupStatus {
+        argsz: std::mem::size_of::<VfioGroupStatus>() as u32,
+        flags: 0,
+    };
+    // SAFETY: the request reads and writes one `struct vfio_group_status`, which `st` is
+    // (repr(C), argsz set to its size); it lives for the duration of the call.
+    check(unsafe {
+        ffi::ioctl(
+            group,
+            VFIO_GROUP_GET_STATUS,
+            &mut st as *mut VfioGroupStatus,
+        )
+    })?;
+    Ok(st.flags)
+}
+
+/// `VFIO_GROUP_SET_CONTAINER`: attaches the group to the container.
+pub fn vfio_group_set_container(group: RawFd, container: RawFd) -> SysResult<()> {
+    let c: c_int = container;
+    // SAFETY: the request reads one `__s32` (the container fd) through the pointer; `c`
+    // is a live local int.
+    check(unsafe { ffi::ioctl(group, VFIO_GROUP_SET_CONTAINER, &c as *const c_int) }).map(|_| ())
+}
+
+/// `VFIO_GROUP_GET_DEVICE_FD(name)`: a new device descriptor (close-on-exec is set here).
+pub fn vfio_group_get_device_fd(group: RawFd, name: &[u8]) -> SysResult<OwnedFd> {
+    let name = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: the request reads a NUL-terminated string through the pointer; `name` is a
+    // live CString for the duration of the call. The result is a new descriptor or -1.
+    let fd = new_fd(unsafe { ffi::ioctl(group, VFIO_GROUP_GET_DEVICE_FD, name.as_ptr()) })?;
+    set_cloexec(fd.as_raw_fd())?;
+    Ok(fd)
+}
+
+/// `VFIO_DEVICE_GET_INFO` (`ENOTTY`/`EINVAL` when `fd` is not a VFIO device).
+pub fn vfio_device_info(device: RawFd) -> SysResult<VfioDeviceInfo> {
+    let mut info = VfioDeviceInfoRaw {
+        argsz: 16, // the 4.x size: no capability chain is wanted
+        ..Default::default()
+    };
+    // SAFETY: the kernel reads `argsz` and writes at most `argsz` (16) bytes of
+    // `struct vfio_device_info` into `info`, a live repr(C) local of 24 bytes.
+    check(unsafe {
+        ffi::ioctl(
+            device,
+            VFIO_DEVICE_GET_INFO,
+            &mut info as *mut VfioDeviceInfoRaw,
+        )
+    })?;
+    Ok(VfioDeviceInfo {
+        flags: info.flags,
+        num_regions: info.num_regions,
+        num_irqs: info.num_irqs,
+    })
+}
+
+/// `VFIO_DEVICE_GET_REGION_INFO(index)`.
+pub fn vfio_region_info(device: RawFd, index: u32) -> SysResult<VfioRegionInfo> {
+    let mut info = VfioRegionInfoRaw {
+        argsz: std::mem::size_of::<VfioRegionInfoRaw>() as u32,
+        index,
+        ..Default::default()
+    };
+    // SAFETY: the kernel reads and writes one fixed-size `struct vfio_region_info` (argsz
+    // = its 32 bytes, so no capability chain is written past it) in the live local `info`.
+    check(unsafe {
+        ffi::ioctl(
+            device,
+            VFIO_DEVICE_GET_REGION_INFO,
+            &mut info as *mut VfioRegionInfoRaw,
+        )
+    })?;
+    Ok(VfioRegionInfo {
+        flags: info.flags,
+        size: info.size,
+        offset: info.offset,
+    })
+}
+
+/// `VFIO_DEVICE_IOEVENTFD`: asks the kernel to write `data` (`flags` = the width in bytes,
+/// passed through unchecked: the kernel's own rules apply) at device-fd offset `offset`
+/// whenever `efd` is signalled; `efd` = -1 removes the entry with that exact key.
+pub fn vfio_device_ioeventfd(
+    device: RawFd,
+    offset: u64,
+    flags: u32,
+    data: u64,
+    efd: i32,
+) -> SysResult<()> {
+    let req = VfioIoeventfdRaw {
+        argsz: std::mem::size_of::<VfioIoeventfdRaw>() as u32,
+        flags,
+        offset,
+        data,
+        fd: efd,
+    };
+    // SAFETY: the kernel reads one `struct vfio_device_ioeventfd` (28 bytes, within the
+    // 32 of `req`, a live repr(C) local) and writes nothing back.
+    check(unsafe {
+        ffi::ioctl(
+            device,
+            VFIO_DEVICE_IOEVENTFD,
+            &req as *const VfioIoeventfdRaw,
+        )
+    })
+    .map(|_| ())
+}
+
+/// Opens `path` read-write, close-on-exec (the VFIO character devices).
+pub fn open_rw(path: &std::path::Path) -> SysResult<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Errno::from_io(&e))
+}
+
 // ---- mmap ----
 
 /// A shared read-write mapping of a whole file; unmapped on drop.
@@ -499,9 +755,17 @@ unsafe impl Sync for Mmap {}
 impl Mmap {
     /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`.
     pub fn map_shared(fd: RawFd, len: usize) -> SysResult<Mmap> {
+        Mmap::map_shared_at(fd, len, 0)
+    }
+
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset)` (a VFIO region is
+    /// mapped at its region offset, `index << 40` for vfio-pci). `EINVAL` for a zero
+    /// length or an offset that does not fit `off_t`.
+    pub fn map_shared_at(fd: RawFd, len: usize, offset: u64) -> SysResult<Mmap> {
         if len == 0 {
             return Err(Errno::EINVAL);
         }
+        let offset = i64::try_from(offset).map_err(|_| Errno::EINVAL)?;
         // SAFETY: a fresh mapping chosen by the kernel (addr NULL); no existing memory is
         // affected. The result is checked against MAP_FAILED.
         let p = unsafe {
@@ -511,7 +775,7 @@ impl Mmap {
                 PROT_READ | PROT_WRITE,
                 MAP_SHARED,
                 fd,
-                0,
+                offset,
             )
         };
         if p as isize == -1 {

@@ -154,3 +154,62 @@ fn events_wait_returns_ebadf_when_closed_concurrently() {
     assert_eq!(waiter.join().unwrap(), EBADF);
     assert!(t0.elapsed() < std::time::Duration::from_secs(2));
 }
+
+#[test]
+fn vfio_additions_on_a_host_without_the_device() {
+    const ENODEV: i64 = -19;
+    const EMEDIUMTYPE: i32 = -124;
+    const ENOTTY: i32 = -25;
+    let h = ioeventd_engine_open(1, 0, 0, 0);
+    assert!(h > 0);
+    let h = h as u64;
+    let bar = TempBar::new("backend", 4096);
+    let path = cpath(&bar);
+    let efd = ioeventd_eventfd_create(0);
+    let id = ioeventd_register(h, path.as_ptr().cast(), 8, 8, 7, efd, 0, 0);
+    assert!(id > 0, "{id}");
+    assert_eq!(ioeventd_registration_backend(h, id as u64), 1);
+    assert_eq!(ioeventd_registration_backend(h, 999), ENOENT as i32);
+    assert_eq!(ioeventd_registration_backend(999, 1), EBADF as i32);
+
+    // Not a VFIO device: every VFIO entry point says so, and nothing is taken over.
+    let other = ioeventd_eventfd_create(0);
+    let file = std::fs::File::open(bar.path()).unwrap();
+    let not_vfio = std::os::fd::AsRawFd::as_raw_fd(&file);
+    for mode in [0u32, 2, 3] {
+        assert_eq!(
+            ioeventd_register_vfio(h, not_vfio, 2, 0, 4, 1, other, 0, 0, mode),
+            ENODEV
+        );
+    }
+    assert_eq!(
+        ioeventd_register_vfio(h, not_vfio, 2, 0, 4, 1, other, 0, 0, 1),
+        EINVAL
+    );
+    assert_eq!(
+        ioeventd_register_vfio(h, not_vfio, 2, 2, 4, 1, other, 0, 0, 0),
+        EINVAL
+    );
+    assert_eq!(ioeventd_eventfd_signal(other, 1), 0, "still the caller's");
+    let mut out = [0u64; 3];
+    assert_eq!(
+        ioeventd_vfio_region_info(not_vfio, 0, out.as_mut_ptr()),
+        EMEDIUMTYPE
+    );
+    assert_eq!(
+        ioeventd_vfio_region_info(not_vfio, 0, ptr::null_mut()),
+        EFAULT as i32
+    );
+    assert_eq!(ioeventd_kernel_ioeventfd(not_vfio, 0, 0, 4, 1, -1), ENOTTY);
+    assert_eq!(
+        ioeventd_vfio_acquire(std::process::id() as i32, not_vfio),
+        EMEDIUMTYPE
+    );
+    assert_eq!(ioeventd_vfio_open(ptr::null()), EFAULT as i32);
+    let missing = CString::new("ffff:ff:1f.7").unwrap();
+    assert_eq!(ioeventd_vfio_open(missing.as_ptr().cast()), ENOENT as i32);
+    assert!(ioeventd_vfio_probe() <= 3);
+
+    assert_eq!(ioeventd_source_close(other), 0);
+    assert_eq!(ioeventd_engine_close(h), 0);
+}

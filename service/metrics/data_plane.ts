@@ -196,7 +196,8 @@ export class DataPlaneMetrics {
       new SnapshotMetric(
         "ioeventd_ioeventfd_info",
         "One series (value 1) per registered ioeventfd, naming it: device, BAR, offset, " +
-          "width and owner. Per-ioeventfd series carry only its id; join on id.",
+          "width, owner and backend (user-mmap, vfio-mmap or kernel). Per-ioeventfd series " +
+          "carry only its id; join on id.",
         "gauge",
         detail((d) => d.info),
       ).registerIn(registry);
@@ -334,6 +335,7 @@ export class DataPlaneMetrics {
             offset: `0x${r.spec.offset.toString(16)}`,
             width: String(r.spec.width),
             owner: r.owner,
+            backend: r.backend,
           },
         },
       };

@@ -16,6 +16,8 @@ export function keepFinalStats(engine: DataPlane, onRetire: RetireListener): Dat
     acquireSource: (pid, fd, expect) => engine.acquireSource(pid, fd, expect),
     releaseSource: (fd) => engine.releaseSource(fd),
     register: (request) => engine.register(request),
+    // VFIO-backed devices (kernel / vfio-mmap backends), when the engine has them.
+    ...(engine.registerVfio ? { registerVfio: (r) => engine.registerVfio!(r) } : {}),
     registrationStats: () => engine.registrationStats(),
     unregister(id) {
       if (batch === null) {

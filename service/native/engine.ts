@@ -28,6 +28,26 @@ const symbols = {
   },
   ioeventd_eventfd_create: { parameters: ["u32"], result: "i32" },
   ioeventd_eventfd_signal: { parameters: ["i32", "u64"], result: "i32" },
+  // VFIO additions to ABI v1 (optional: an older plugin without them still loads).
+  ioeventd_vfio_open: { parameters: ["buffer"], result: "i32", optional: true },
+  ioeventd_vfio_acquire: { parameters: ["i32", "i32"], result: "i32", optional: true },
+  ioeventd_vfio_region_info: {
+    parameters: ["i32", "u32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  ioeventd_kernel_ioeventfd: {
+    parameters: ["i32", "u32", "u64", "u32", "u64", "i32"],
+    result: "i32",
+    optional: true,
+  },
+  ioeventd_register_vfio: {
+    parameters: ["u64", "i32", "u32", "u64", "u32", "u64", "i32", "i32", "u64", "u32"],
+    result: "i64",
+    optional: true,
+  },
+  ioeventd_registration_backend: { parameters: ["u64", "u64"], result: "i32", optional: true },
+  ioeventd_vfio_probe: { parameters: [], result: "u32", optional: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Library = Deno.DynamicLibrary<typeof symbols>["symbols"];
@@ -66,6 +86,120 @@ function cString(s: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);
   return out;
+}
+
+/** A function the plugin may lack (an older build): ENOSYS when it does. */
+function optional<T>(op: string, f: T | null | undefined): T {
+  if (f === null || f === undefined) throw new NativeError(op, 38 /* ENOSYS */);
+  return f;
+}
+
+/**
+ * Who performs the write of an ioeventfd: the engine through an mmap of a sysfs
+ * `resourceN` ("user-mmap") or of a VFIO BAR region ("vfio-mmap"), or the kernel itself
+ * (VFIO_DEVICE_IOEVENTFD, "kernel"). Codes 1, 2, 3 in the ABI.
+ */
+export type Backend = "user-mmap" | "vfio-mmap" | "kernel";
+export const BACKENDS: readonly Backend[] = ["user-mmap", "vfio-mmap", "kernel"];
+
+/**
+ * VFIO backend selection: "auto" asks the kernel first and falls back to "vfio-mmap" where
+ * the kernel refuses for a reason the engine does not share (its 1000-per-device limit, its
+ * 8-byte rule, no support); "user" is vfio-mmap only; "kernel" returns the kernel's refusal.
+ */
+export type VfioMode = "auto" | "user" | "kernel";
+const VFIO_MODES: Record<VfioMode, number> = { auto: 0, user: 2, kernel: 3 };
+
+export interface VfioRegistrationRequest {
+  /** A VFIO device fd of this process (not taken over). */
+  vfioFd: number;
+  /** BAR index 0..5 (= the VFIO region index). */
+  bar: number;
+  offset: bigint;
+  width: number;
+  data: bigint;
+  /** A local eventfd; the engine owns it once registerVfio succeeds. */
+  fd: number;
+  pid: number;
+  pidStart: bigint;
+  mode: VfioMode;
+}
+
+export interface VfioRegion {
+  size: bigint;
+  /** Offset of the region within the device fd. */
+  offset: bigint;
+  flags: number;
+  mmap: boolean;
+}
+
+/** Opens the vfio-pci device at `pciAddress` (container + group): its device fd. */
+export function openVfioDevice(pciAddress: string): number {
+  const l = lib();
+  return check("vfio_open", optional("vfio_open", l.ioeventd_vfio_open)(cString(pciAddress)));
+}
+
+/** Duplicates the VFIO device fd `fd` of process `pid` (the VMM) into this process. */
+export function acquireVfioDevice(pid: number, fd: number): number {
+  const l = lib();
+  return check("vfio_acquire", optional("vfio_acquire", l.ioeventd_vfio_acquire)(pid, fd));
+}
+
+export function vfioRegionInfo(vfioFd: number, region: number): VfioRegion {
+  const out = new BigUint64Array(3);
+  const l = lib();
+  check(
+    "vfio_region_info",
+    optional("vfio_region_info", l.ioeventd_vfio_region_info)(vfioFd, region, out),
+  );
+  return { size: out[0], offset: out[1], flags: Number(out[2]), mmap: (out[2] & 4n) !== 0n };
+}
+
+/** The raw VFIO_DEVICE_IOEVENTFD (fd -1 de-assigns): the kernel's rules, unfiltered. */
+export function kernelIoeventfd(
+  vfioFd: number,
+  region: number,
+  offset: bigint,
+  width: number,
+  data: bigint,
+  fd: number,
+): void {
+  const l = lib();
+  check(
+    "kernel_ioeventfd",
+    optional("kernel_ioeventfd", l.ioeventd_kernel_ioeventfd)(
+      vfioFd,
+      region,
+      offset,
+      width,
+      data,
+      fd,
+    ),
+  );
+}
+
+export interface HostBackends {
+  /** The backends this host can serve, detected (not assumed). */
+  backends: Backend[];
+  /** /dev/vfio/vfio opens with API 0 and a type1 IOMMU. */
+  vfioContainer: boolean;
+  /** The vfio-pci driver is registered. */
+  vfioPci: boolean;
+}
+
+/**
+ * What this host can serve: "user-mmap" whenever the plugin loads (it maps resourceN
+ * files); "vfio-mmap" and "kernel" when a VFIO container with a type1 IOMMU opens and
+ * vfio-pci is registered (VFIO_DEVICE_IOEVENTFD is part of vfio-pci since Linux 4.17).
+ */
+export function detectBackends(): HostBackends {
+  const probe = lib().ioeventd_vfio_probe;
+  const bits = probe ? probe() : 0;
+  const vfioContainer = (bits & 1) !== 0;
+  const vfioPci = (bits & 2) !== 0;
+  const backends: Backend[] = ["user-mmap"];
+  if (vfioContainer && vfioPci) backends.push("vfio-mmap", "kernel");
+  return { backends, vfioContainer, vfioPci };
 }
 
 export type PollMode = "block" | "busy" | "adaptive";
@@ -218,6 +352,39 @@ export class NativeEngine {
       ),
     );
     return BigInt(id);
+  }
+
+  /** Arms a write on a VFIO device's BAR; says which backend serves it. */
+  registerVfio(r: VfioRegistrationRequest): { id: bigint; backend: Backend } {
+    const mode = VFIO_MODES[r.mode];
+    if (mode === undefined) throw new Error(`unknown VFIO mode ${r.mode}`);
+    const l = lib();
+    const id = check(
+      "register_vfio",
+      optional("register_vfio", l.ioeventd_register_vfio)(
+        this.#handle,
+        r.vfioFd,
+        r.bar,
+        r.offset,
+        r.width,
+        r.data,
+        r.fd,
+        r.pid,
+        r.pidStart,
+        mode,
+      ),
+    );
+    return { id: BigInt(id), backend: this.backend(BigInt(id)) };
+  }
+
+  /** Which backend serves registration `id`. */
+  backend(id: bigint): Backend {
+    const l = lib();
+    const code = check(
+      "registration_backend",
+      optional("registration_backend", l.ioeventd_registration_backend)(this.#handle, id),
+    );
+    return BACKENDS[code - 1] ?? "user-mmap";
   }
 
   /** Barrier: when it returns, no write for `id` is in flight and none will happen again. */

@@ -8,7 +8,7 @@ import { setImmediate } from "node:timers";
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import type { PciDevice } from "../devices/types.ts";
 import { Errno, NativeError } from "../native/errno.ts";
-import type { AcquiredSource, NativeEngine, RegistrationStats } from "../native/engine.ts";
+import type { AcquiredSource, Backend, NativeEngine, RegistrationStats } from "../native/engine.ts";
 import { type Reason, RegistryError, type Violation } from "./errors.ts";
 import type { Journal, JournalOp, JournalRecord } from "./journal.ts";
 import {
@@ -31,7 +31,8 @@ export interface Registration {
   requestId: string;
   spec: Spec;
   state: State;
-  backend: "user-mmap";
+  /** Who performs the write (see native/engine.ts Backend). */
+  backend: Backend;
   createdAtMs: number;
   /** Identity of the source recorded when it was first acquired. */
   startTime: bigint;
@@ -50,11 +51,28 @@ export interface RegistryLimits {
   maxPerOwner: number;
 }
 
-/** The part of the native engine the registry drives. */
-export type DataPlane = Pick<
-  NativeEngine,
-  "acquireSource" | "releaseSource" | "register" | "unregister" | "registrationStats"
->;
+/** The part of the native engine the registry drives (registerVfio: VFIO-backed devices). */
+export type DataPlane =
+  & Pick<
+    NativeEngine,
+    "acquireSource" | "releaseSource" | "register" | "unregister" | "registrationStats"
+  >
+  & Partial<Pick<NativeEngine, "registerVfio">>;
+
+/**
+ * VFIO device fds the agent holds (taken from the VMM with pidfd_getfd, or opened by the
+ * agent), by PCI address. A registration on such a device goes to the kernel's
+ * VFIO_DEVICE_IOEVENTFD, falling back to the engine writing through the VFIO BAR mmap
+ * where the kernel refuses; other devices use the sysfs resourceN mmap.
+ */
+export interface VfioDevices {
+  fdFor(address: string): number | undefined;
+}
+
+interface Armed {
+  nativeId: bigint;
+  backend: Backend;
+}
 
 export interface DeviceSource {
   get(address: string): PciDevice | undefined;
@@ -159,6 +177,8 @@ export class Registry {
   #listeners = new Set<{ filter: WatchFilter; listener: Listener }>();
   #revision = 0n;
   #accepting = true;
+  /** VFIO device fds by PCI address (none: every device uses its sysfs resourceN). */
+  vfio: VfioDevices | null = null;
   /** Changes made since the last commit, committed together on the next turn. */
   #batch: {
     ops: JournalOp[];
@@ -213,6 +233,15 @@ export class Registry {
       ]);
     }
     return r;
+  }
+
+  /** What a delete selector names, or undefined (authorization looks before acting). */
+  lookup(selector: { id?: string; key?: RawSpec }): Registration | undefined {
+    try {
+      return this.#find(selector);
+    } catch {
+      return undefined;
+    }
   }
 
   all(filter: WatchFilter = {}): Registration[] {
@@ -439,8 +468,8 @@ export class Registry {
         continue;
       }
       try {
-        const nativeId = this.#arm(v.value, source);
-        this.#index({ ...base, spec: v.value, state: "ARMED", nativeId });
+        const { nativeId, backend } = this.#arm(v.value, source);
+        this.#index({ ...base, backend, spec: v.value, state: "ARMED", nativeId });
         report.rearmed++;
       } catch (err) {
         this.engine.releaseSource(source.fd);
@@ -518,9 +547,9 @@ export class Registry {
     this.#checkLimits([{ spec, owner, at: "spec." }], new Set());
 
     const source = this.#acquire(spec, "spec.source");
-    let nativeId: bigint;
+    let armed: Armed;
     try {
-      nativeId = this.#arm(spec, source);
+      armed = this.#arm(spec, source);
     } catch (err) {
       this.engine.releaseSource(source.fd);
       throw err;
@@ -531,11 +560,11 @@ export class Registry {
       requestId,
       spec,
       state: "ARMED",
-      backend: "user-mmap",
+      backend: armed.backend,
       createdAtMs: Date.now(),
       startTime: source.startTime,
       eventfdId: source.eventfdId,
-      nativeId,
+      nativeId: armed.nativeId,
     };
     this.#journal({ put: toRecord(r) });
     this.#index(r);
@@ -606,7 +635,7 @@ export class Registry {
     try {
       toAdd.forEach(({ spec }, i) => {
         const source = acquired[i];
-        const nativeId = this.#arm(spec, source);
+        const { nativeId, backend } = this.#arm(spec, source);
         acquired[i] = { ...source, fd: -1 }; // owned by the engine now
         added.push({
           id: newId(),
@@ -614,7 +643,7 @@ export class Registry {
           requestId: "",
           spec,
           state: "ARMED",
-          backend: "user-mmap",
+          backend,
           createdAtMs: Date.now(),
           startTime: source.startTime,
           eventfdId: source.eventfdId,
@@ -746,13 +775,35 @@ export class Registry {
     }
   }
 
-  /** Hands the acquired fd to the engine; on failure the caller still owns the fd. */
-  #arm(spec: Spec, source: AcquiredSource): bigint {
+  /**
+   * Hands the acquired fd to the engine; on failure the caller still owns the fd. A device
+   * with a VFIO fd (`vfio`) goes to the kernel first ("auto": the engine falls back to the
+   * VFIO BAR mmap where the kernel refuses); any other device to its sysfs resourceN.
+   */
+  #arm(spec: Spec, source: AcquiredSource): Armed {
+    const vfioFd = this.vfio?.fdFor(spec.device);
     const bar = this.devices.get(spec.device)?.bars[spec.bar];
-    if (!bar?.resourcePath) throw new RegistryError("ENGINE_FAILURE", "BAR has no resource file");
+    const viaVfio = vfioFd !== undefined && this.engine.registerVfio !== undefined;
+    if (!viaVfio && !bar?.resourcePath) {
+      throw new RegistryError("ENGINE_FAILURE", "BAR has no resource file");
+    }
     try {
-      return this.engine.register({
-        barPath: bar.resourcePath,
+      if (viaVfio) {
+        const r = this.engine.registerVfio!({
+          vfioFd: vfioFd!,
+          bar: spec.bar,
+          offset: spec.offset,
+          width: spec.width,
+          data: spec.data,
+          fd: source.fd,
+          pid: spec.source.pid,
+          pidStart: source.startTime,
+          mode: "auto",
+        });
+        return { nativeId: r.id, backend: r.backend };
+      }
+      const nativeId = this.engine.register({
+        barPath: bar!.resourcePath!,
         offset: spec.offset,
         width: spec.width,
         data: spec.data,
@@ -760,6 +811,7 @@ export class Registry {
         pid: spec.source.pid,
         pidStart: source.startTime,
       });
+      return { nativeId, backend: "user-mmap" };
     } catch (err) {
       if (err instanceof NativeError && err.is("ESRCH")) {
         throw RegistryError.of([{

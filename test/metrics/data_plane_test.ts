@@ -252,6 +252,7 @@ Deno.test("per-ioeventfd series and the info metric, when opted in", async () =>
     offset: "0x100",
     width: "4",
     owner: "vm-1",
+    backend: "user-mmap",
   });
   // Per-ioeventfd series carry only the id: the info metric names the rest.
   assert.deepEqual(Object.keys(select(e, "ioeventd_ioeventfd_triggers_total")[0].labels), ["id"]);

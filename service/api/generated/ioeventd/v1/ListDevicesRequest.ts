@@ -5,8 +5,10 @@
 
 export interface ListDevicesRequest {
   'managedOnly'?: (boolean);
+  'rescan'?: (boolean);
 }
 
 export interface ListDevicesRequest__Output {
   'managedOnly': (boolean);
+  'rescan': (boolean);
 }

@@ -1,0 +1,256 @@
+//! VFIO: opening a vfio-pci device (container + group, for tests and hosts where the agent
+//! owns the device), acquiring one from the VMM that holds it (`pidfd_getfd`), BAR region
+//! lookup, and the kernel's own ioeventfd (`VFIO_DEVICE_IOEVENTFD`).
+//!
+//! The kernel's rules for `VFIO_DEVICE_IOEVENTFD` (vfio_pci_rdwr.c): width exactly one of
+//! 1/2/4/8 (8 refused where the platform lacks 64-bit MMIO, and always since Linux 6.14);
+//! BAR0..5 only; `pos + width` within the BAR; no overlap with the MSI-X table; the key
+//! `(BAR, pos, width, data)` is unique per device (`EEXIST`), `fd = -1` removes it (`ENODEV`
+//! when absent); at most 1000 per device (`ENOSPC`). No alignment rule. [`KernelIoeventfd`]
+//! is one such entry owned by this process: dropping it removes it from the kernel.
+
+use crate::sys::{self, Errno, SysResult, VfioRegionInfo};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// `VFIO_DEVICE_FLAGS_PCI`.
+pub const DEVICE_FLAGS_PCI: u32 = 1 << 1;
+/// `VFIO_REGION_INFO_FLAG_MMAP`.
+pub const REGION_FLAG_MMAP: u32 = 1 << 2;
+/// `VFIO_TYPE1_IOMMU` and `VFIO_TYPE1v2_IOMMU`.
+const TYPE1_IOMMU: u32 = 1;
+const TYPE1V2_IOMMU: u32 = 3;
+/// The last BAR region index of vfio-pci (`VFIO_PCI_BAR5_REGION_INDEX`).
+pub const LAST_BAR_REGION: u32 = 5;
+
+/// Checks that `fd` is a vfio-pci device descriptor: `EMEDIUMTYPE` otherwise.
+pub fn check_device(fd: RawFd) -> SysResult<sys::VfioDeviceInfo> {
+    match sys::vfio_device_info(fd) {
+        Ok(info) if info.flags & DEVICE_FLAGS_PCI != 0 => Ok(info),
+        Ok(_) => Err(Errno::EMEDIUMTYPE),
+        Err(Errno::EBADF) => Err(Errno::EBADF),
+        Err(_) => Err(Errno::EMEDIUMTYPE),
+    }
+}
+
+/// The IOMMU group number of a PCI device (`/sys/bus/pci/devices/<addr>/iommu_group`).
+/// `ENOENT` no such device, `ENODEV` the device has no IOMMU group.
+pub fn iommu_group(pci_address: &str) -> SysResult<String> {
+    if pci_address.is_empty() || pci_address.contains('/') || pci_address.starts_with('.') {
+        return Err(Errno::EINVAL);
+    }
+    let dev = Path::new("/sys/bus/pci/devices").join(pci_address);
+    if !dev.exists() {
+        return Err(Errno::ENOENT);
+    }
+    let link = std::fs::read_link(dev.join("iommu_group")).map_err(|_| Errno::ENODEV)?;
+    link.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or(Errno::ENODEV)
+}
+
+/// Opens the vfio-pci device `pci_address` the legacy way: `/dev/vfio/vfio` (API 0, a
+/// type1 IOMMU), `/dev/vfio/<group>`, attach, set the IOMMU, `VFIO_GROUP_GET_DEVICE_FD`.
+/// The container and group descriptors are closed before returning: the device file holds
+/// the group (and through it the container) for as long as it is open. Errors: `ENOENT`
+/// no such device or no `/dev/vfio/<group>` (not bound to vfio-pci), `ENODEV` no IOMMU
+/// group, `EBUSY` the group is not viable (another device of it is bound to a host driver)
+/// or already open, `EOPNOTSUPP` no type1 IOMMU.
+pub fn open_device(pci_address: &str) -> SysResult<OwnedFd> {
+    let group_no = iommu_group(pci_address)?;
+    let container = sys::open_rw(Path::new("/dev/vfio/vfio"))?;
+    if sys::vfio_api_version(container.as_raw_fd())? != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let iommu = if sys::vfio_check_extension(container.as_raw_fd(), TYPE1V2_IOMMU)? {
+        TYPE1V2_IOMMU
+    } else if sys::vfio_check_extension(container.as_raw_fd(), TYPE1_IOMMU)? {
+        TYPE1_IOMMU
+    } else {
+        return Err(Errno::EOPNOTSUPP);
+    };
+    let group = sys::open_rw(&Path::new("/dev/vfio").join(&group_no))?;
+    if sys::vfio_group_status(group.as_raw_fd())? & sys::VFIO_GROUP_FLAGS_VIABLE == 0 {
+        return Err(Errno::EBUSY);
+    }
+    sys::vfio_group_set_container(group.as_raw_fd(), container.as_raw_fd())?;
+    sys::vfio_set_iommu(container.as_raw_fd(), iommu)?;
+    let device = sys::vfio_group_get_device_fd(group.as_raw_fd(), pci_address.as_bytes())?;
+    check_device(device.as_raw_fd())?;
+    Ok(device)
+}
+
+/// Duplicates the VFIO device descriptor `fd` of process `pid` (the VMM) into this
+/// process. `ESRCH`/`EBADF`/`EPERM` as for eventfd sources, `EMEDIUMTYPE` when it is not a
+/// vfio-pci device.
+pub fn acquire(pid: i32, fd: i32) -> SysResult<OwnedFd> {
+    if pid <= 0 {
+        return Err(Errno::ESRCH);
+    }
+    if fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    let pidfd = sys::pidfd_open(pid)?;
+    let local = sys::pidfd_getfd(pidfd.as_raw_fd(), fd)?;
+    check_device(local.as_raw_fd())?;
+    sys::set_cloexec(local.as_raw_fd())?;
+    Ok(local)
+}
+
+/// Region information of BAR `index` (0..=5): `EINVAL` for any other index.
+pub fn bar_region(device: RawFd, index: u32) -> SysResult<VfioRegionInfo> {
+    if index > LAST_BAR_REGION {
+        return Err(Errno::EINVAL);
+    }
+    sys::vfio_region_info(device, index)
+}
+
+/// The raw kernel call, relative to region `region`: `efd` ≥ 0 assigns, -1 de-assigns.
+/// `width` is passed as the kernel's flags unchecked (its flag bits equal the width in
+/// bytes), so every refusal is the kernel's own. The eventfd is not taken over: the
+/// kernel holds its own reference.
+pub fn kernel_ioeventfd(
+    device: RawFd,
+    region: u32,
+    offset: u64,
+    width: u32,
+    data: u64,
+    efd: i32,
+) -> SysResult<()> {
+    let info = sys::vfio_region_info(device, region)?;
+    let at = info.offset.checked_add(offset).ok_or(Errno::EINVAL)?;
+    sys::vfio_device_ioeventfd(device, at, width, data, efd)
+}
+
+/// An ioeventfd served by the kernel, owned by this process. Dropping it de-assigns it
+/// (`fd = -1` with the same key) and closes the eventfd.
+pub struct KernelIoeventfd {
+    device: OwnedFd,
+    at: u64,
+    width: u32,
+    data: u64,
+    efd: OwnedFd,
+}
+
+impl KernelIoeventfd {
+    /// Assigns `(region offset + offset, width, data) ← efd` on a duplicate of `device`
+    /// (so the device stays open, and the entry alive, as long as this value). On failure
+    /// `efd` is handed back with the kernel's errno.
+    pub fn assign(
+        device: RawFd,
+        region: &VfioRegionInfo,
+        offset: u64,
+        width: u32,
+        data: u64,
+        efd: OwnedFd,
+    ) -> Result<KernelIoeventfd, (Errno, OwnedFd)> {
+        let at = match region.offset.checked_add(offset) {
+            Some(at) => at,
+            None => return Err((Errno::EINVAL, efd)),
+        };
+        let device = match sys::dup(device) {
+            Ok(d) => d,
+            Err(e) => return Err((e, efd)),
+        };
+        match sys::vfio_device_ioeventfd(device.as_raw_fd(), at, width, data, efd.as_raw_fd()) {
+            Ok(()) => Ok(KernelIoeventfd {
+                device,
+                at,
+                width,
+                data,
+                efd,
+            }),
+            Err(e) => Err((e, efd)),
+        }
+    }
+
+    /// The eventfd the kernel listens on.
+    pub fn efd(&self) -> RawFd {
+        self.efd.as_raw_fd()
+    }
+}
+
+impl Drop for KernelIoeventfd {
+    fn drop(&mut self) {
+        let _ =
+            sys::vfio_device_ioeventfd(self.device.as_raw_fd(), self.at, self.width, self.data, -1);
+    }
+}
+
+/// Whether an 8-byte request the kernel refused with `EINVAL` was refused for its width
+/// only: the same position is probed as two 4-byte entries on a scratch eventfd (removed
+/// at once). A position the kernel refuses for another reason (the MSI-X table) fails the
+/// probe, so the caller does not route around that rule.
+pub fn refused_for_width_only(device: RawFd, region: &VfioRegionInfo, offset: u64) -> bool {
+    const PROBE_DATA: u64 = 0x696f_6576_7072_6f62; // "ioevprob"
+    let Ok(scratch) = sys::eventfd(0, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK) else {
+        return false;
+    };
+    [offset, offset.wrapping_add(4)].iter().all(|&pos| {
+        let Some(at) = region.offset.checked_add(pos) else {
+            return false;
+        };
+        match sys::vfio_device_ioeventfd(device, at, 4, PROBE_DATA, scratch.as_raw_fd()) {
+            Ok(()) => {
+                let _ = sys::vfio_device_ioeventfd(device, at, 4, PROBE_DATA, -1);
+                true
+            }
+            // The position passed every check that comes before these two.
+            Err(Errno::EEXIST) | Err(Errno::ENOSPC) => true,
+            Err(_) => false,
+        }
+    })
+}
+
+/// What this host offers, for the agent's capabilities: bit 0 = a VFIO container with a
+/// type1 IOMMU can be opened (`/dev/vfio/vfio`), bit 1 = the vfio-pci driver is
+/// registered (`/sys/bus/pci/drivers/vfio-pci`).
+pub fn probe() -> u32 {
+    let mut bits = 0;
+    if let Ok(c) = sys::open_rw(Path::new("/dev/vfio/vfio")) {
+        let fd = c.as_raw_fd();
+        let type1 = sys::vfio_check_extension(fd, TYPE1V2_IOMMU).unwrap_or(false)
+            || sys::vfio_check_extension(fd, TYPE1_IOMMU).unwrap_or(false);
+        if sys::vfio_api_version(fd) == Ok(0) && type1 {
+            bits |= 1;
+        }
+    }
+    if Path::new("/sys/bus/pci/drivers/vfio-pci").is_dir() {
+        bits |= 2;
+    }
+    bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_vfio_descriptors_are_refused() {
+        let e = sys::eventfd(0, sys::EFD_CLOEXEC).unwrap();
+        assert_eq!(check_device(e.as_raw_fd()).err(), Some(Errno::EMEDIUMTYPE));
+        assert_eq!(check_device(-1).err(), Some(Errno::EBADF));
+        assert_eq!(
+            kernel_ioeventfd(e.as_raw_fd(), 0, 0, 4, 0, -1).err(),
+            Some(Errno::ENOTTY)
+        );
+        assert_eq!(bar_region(e.as_raw_fd(), 6).err(), Some(Errno::EINVAL));
+        let me = std::process::id() as i32;
+        assert_eq!(acquire(me, e.as_raw_fd()).err(), Some(Errno::EMEDIUMTYPE));
+        assert_eq!(acquire(0, 0).err(), Some(Errno::ESRCH));
+        assert_eq!(acquire(me, -1).err(), Some(Errno::EBADF));
+    }
+
+    #[test]
+    fn open_device_rejects_bad_addresses() {
+        assert_eq!(open_device("").err(), Some(Errno::EINVAL));
+        assert_eq!(open_device("../x").err(), Some(Errno::EINVAL));
+        assert_eq!(open_device("ffff:ff:1f.7").err(), Some(Errno::ENOENT));
+    }
+
+    #[test]
+    fn probe_does_not_fail() {
+        assert!(probe() <= 3);
+    }
+}
