@@ -7,15 +7,26 @@ import { dirname } from "node:path";
 import type { AgentInfo } from "./api/generated/ioeventd/v1/AgentInfo.ts";
 import { timestampFromMs } from "./api/convert.ts";
 import { ApiServer } from "./api/server.ts";
-import { type AgentConfig, journalPath, REAL_SYSFS, simulatedSysfsRoot } from "./config.ts";
-import { Inventory, isEmptyChange } from "./devices/inventory.ts";
+import {
+  type AgentConfig,
+  auditLogPath,
+  journalPath,
+  REAL_SYSFS,
+  simulatedSysfsRoot,
+} from "./config.ts";
+import { Inventory, type InventoryChange, isEmptyChange } from "./devices/inventory.ts";
 import { DevicePolicy } from "./devices/policy.ts";
 import { createSimulatedHost } from "./devices/simulate.ts";
 import type { Logger } from "./log.ts";
-import { NativeEngine, POLL_MODES } from "./native/engine.ts";
+import { MetricsHttpServer } from "./metrics/http.ts";
+import { AgentMetrics } from "./metrics/metrics.ts";
+import { detectBackends, NativeEngine, POLL_MODES } from "./native/engine.ts";
 import { Journal } from "./registry/journal.ts";
 import { Registry, type ReplayReport } from "./registry/registry.ts";
 import { WIDTHS } from "./registry/validation.ts";
+import { registerSecurityMetrics } from "./security/metrics.ts";
+import { registryLookup, type ReloadReport, Security } from "./security/security.ts";
+import { startTracing, type Tracing } from "./tracing/setup.ts";
 import { API_VERSIONS, buildRevision, VERSION } from "./version.ts";
 
 /** Longest sun_path Linux accepts, NUL included. */
@@ -45,8 +56,13 @@ export class Agent {
   replay: ReplayReport | null = null;
   /** Time from start to every journaled ioeventfd armed again. */
   rearmMs: number | null = null;
+  /** True from the API serving until a stop begins. */
+  serving = false;
+  /** The /metrics, /healthz and /readyz server; null when metricsListen is "". */
+  metricsHttp: MetricsHttpServer | null = null;
   #stopping: Promise<void> | null = null;
   #eventsDone: Promise<void> | null = null;
+  #onHangup: (() => void) | null = null;
 
   private constructor(
     readonly config: AgentConfig,
@@ -56,7 +72,15 @@ export class Agent {
     readonly journal: Journal,
     readonly registry: Registry,
     readonly server: ApiServer,
+    readonly metrics: AgentMetrics,
+    readonly tracing: Tracing | null,
+    readonly security: Security,
   ) {}
+
+  /** Replay done and the API serving: what /readyz reports. */
+  get ready(): boolean {
+    return this.replay !== null && this.serving;
+  }
 
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
     const t0 = performance.now();
@@ -83,24 +107,78 @@ export class Agent {
       spinBudgetUs: config.spinBudgetUs,
     });
     const journal = Journal.open(journalPath(config));
+    const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });
+    const tracing = await startTracing(log);
     const registry = new Registry(
-      engine,
+      metrics.wrap(engine),
       journal,
       inventory,
       { maxPerDevice: config.maxPerDevice, maxPerOwner: config.maxPerOwner },
       WIDTHS,
+      (err) => {
+        // Crash-only: the successor replays what the journal really holds.
+        log.log("error", "journal commit failed; exiting", { error: String(err) });
+        Deno.exit(70);
+      },
     );
+    const security = new Security(
+      {
+        tls: config.tls,
+        policyFile: config.policyFile,
+        auditLog: auditLogPath(config),
+        rateLimitPerSecond: config.rateLimitPerSecond,
+        rateLimitBurst: config.rateLimitBurst,
+        maxStreamsPerIdentity: config.maxStreamsPerIdentity,
+        unlimitedIdentities: config.unlimitedIdentities,
+      },
+      registryLookup(registry),
+      log,
+    );
+    registerSecurityMetrics(metrics.registry, security.counters);
     let agent: Agent | null = null;
     const server = new ApiServer({
       registry,
       devices: inventory,
       agentInfo: () => agent!.info(),
-    }, { listen: config.listen, reflection: config.reflection });
-    agent = new Agent(config, log, inventory, engine, journal, registry, server);
+      rescan: async () => agent!.#devicesChanged(await inventory.scan()),
+    }, {
+      listen: config.listen,
+      reflection: config.reflection,
+      // Security last (innermost): metrics and traces see the calls it refuses.
+      interceptors: [
+        metrics.rpc.interceptor,
+        ...(tracing ? [tracing.interceptor] : []),
+        security.interceptor,
+      ],
+      credentialsFor: (address) => security.credentialsFor(address),
+      maxMessageBytes: config.maxMessageBytes,
+    });
+    agent = new Agent(
+      config,
+      log,
+      inventory,
+      engine,
+      journal,
+      registry,
+      server,
+      metrics,
+      tracing,
+      security,
+    );
+    metrics.bind(agent);
+    // Probes answer during a long replay: alive, not ready.
+    if (config.metricsListen) {
+      agent.metricsHttp = MetricsHttpServer.start(config.metricsListen, {
+        metrics: () => metrics.scrape(),
+        contentType: metrics.contentType,
+        ready: () => agent!.ready,
+      });
+    }
 
     // Re-arm before serving: a caller never sees a half-recovered agent.
     agent.replay = registry.replay();
     agent.rearmMs = performance.now() - t0;
+    await metrics.track();
     log.log("info", "journal replayed", {
       rearmed: agent.replay.rearmed,
       orphaned: agent.replay.orphaned.length,
@@ -111,19 +189,23 @@ export class Agent {
 
     for (const address of config.listen) {
       if (address.startsWith("unix:")) prepareUnixSocket(address);
-      else log.log("warn", "plaintext TCP listener enabled", { address });
     }
+    for (const warning of security.warnings(config.listen)) log.log("warn", warning);
     await server.start();
+    for (const address of config.listen) {
+      // The directory is already 0700; the socket itself too, in case it is ever moved.
+      if (address.startsWith("unix:")) Deno.chmodSync(address.replace(/^unix:(\/\/)?/, ""), 0o600);
+    }
+    agent.#onHangup = () => void agent!.reload();
+    Deno.addSignalListener("SIGHUP", agent.#onHangup);
     server.setServing(true);
+    agent.serving = true;
     agent.#watchEngine();
-    inventory.startPeriodic(config.rescanIntervalMs, (change) => {
-      if (isEmptyChange(change)) return;
-      const orphaned = registry.devicesChanged([...change.removed, ...change.changed]);
-      log.log("warn", "devices changed", { ...change, orphaned: orphaned.map((r) => r.id) });
-    });
+    inventory.startPeriodic(config.rescanIntervalMs, (change) => agent!.#devicesChanged(change));
     log.log("info", "ioeventd serving", {
       version: VERSION,
       listen: server.bound,
+      metrics: agent.metricsHttp ? `${agent.metricsHttp.hostname}:${agent.metricsHttp.port}` : null,
       devices: inventory.list().length,
       managed: inventory.list().filter((d) => d.managed).length,
       workers: config.workers,
@@ -132,10 +214,17 @@ export class Agent {
     return agent;
   }
 
+  /** A scan found differences: vanished or no-longer-managed devices orphan their ioeventfds. */
+  #devicesChanged(change: InventoryChange): void {
+    if (isEmptyChange(change)) return;
+    const orphaned = this.registry.devicesChanged([...change.removed, ...change.changed]);
+    this.log.log("warn", "devices changed", { ...change, orphaned: orphaned.map((r) => r.id) });
+  }
+
   #watchEngine(): void {
     this.#eventsDone = (async () => {
       for await (const event of this.engine.events()) {
-        const removed = this.registry.sourceExited(event.pid, event.startTime);
+        const removed = await this.registry.sourceExited(event.pid, event.startTime);
         this.log.log("info", "source process exited", {
           pid: event.pid,
           removed: removed.map((r) => r.id),
@@ -144,9 +233,13 @@ export class Agent {
     })();
   }
 
+  /** SIGHUP: certificates, policy and the audit file are read again (security.ts). */
+  reload(): ReloadReport {
+    return this.security.reload();
+  }
+
   info(): AgentInfo {
-    const warnings = this.config.listen.filter((a) => !a.startsWith("unix:"))
-      .map((a) => `plaintext TCP listener ${a}: callers are not authenticated`);
+    const warnings = this.security.warnings(this.config.listen);
     return {
       version: VERSION,
       build: buildRevision(),
@@ -160,7 +253,8 @@ export class Agent {
         eightByteWritesReason: Deno.build.arch === "x86_64"
           ? "x86_64 performs an 8-byte MMIO store as one instruction"
           : "not a 64-bit MMIO platform",
-        backends: ["user-mmap"],
+        // Detected on this host (a VFIO container with a type1 IOMMU, vfio-pci), not assumed.
+        backends: detectBackends().backends,
         pollModes: [...POLL_MODES],
         pollMode: this.config.pollMode,
         workers: this.config.workers,
@@ -175,10 +269,17 @@ export class Agent {
   /** Graceful stop: refuse mutations, finish in-flight calls, close the journal. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      this.serving = false;
+      if (this.#onHangup) Deno.removeSignalListener("SIGHUP", this.#onHangup);
       this.registry.stopAccepting();
       this.inventory.stop();
       await this.server.stop(this.config.shutdownGraceMs);
+      await this.tracing?.shutdown();
+      await this.metricsHttp?.close();
+      this.metrics.stop();
+      await this.registry.settled(); // the last group commit is on disk
       this.journal.close();
+      this.security.close();
       // The eventfds stay open in their owners: the kernel keeps counting signals until the
       // next agent re-arms them. Closing the engine only drops our duplicates.
       this.engine.close();

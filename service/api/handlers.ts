@@ -14,6 +14,8 @@ export interface ApiContext {
   registry: Registry;
   devices: { list(): PciDevice[]; get(address: string): PciDevice | undefined };
   agentInfo(): AgentInfo;
+  /** Re-reads the devices now and applies what changed (orphans), as the periodic scan does. */
+  rescan(): Promise<void>;
 }
 
 /** Runs a unary handler body, turning any throw or rejection into a status with details. */
@@ -21,7 +23,8 @@ function unary<Req, Res>(
   body: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    (async () => body(call.request, call))().then(
+    // A throw inside body() becomes a rejection too.
+    Promise.resolve().then(() => body(call.request, call)).then(
       (response) => callback(null, response),
       (err) => callback(toServiceError(err)),
     );
@@ -53,9 +56,12 @@ export function createHandlers(
   const handlers: IoeventfdServiceHandlers = {
     GetAgentInfo: unary(() => ctx.agentInfo()),
 
-    ListDevices: unary((req) => ({
-      devices: ctx.devices.list().filter((d) => !req.managedOnly || d.managed).map(device),
-    })),
+    ListDevices: unary(async (req) => {
+      if (req.rescan) await ctx.rescan();
+      return {
+        devices: ctx.devices.list().filter((d) => !req.managedOnly || d.managed).map(device),
+      };
+    }),
 
     GetDevice: unary((req) => device(deviceOrThrow(ctx, req.address))),
 

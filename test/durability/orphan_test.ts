@@ -66,3 +66,29 @@ Deno.test(
     }
   },
 );
+
+Deno.test("orphans: ListDevices{rescan} notices a hot-unplug at once", opts, async () => {
+  const t = await startAgent({ rescanIntervalMs: 3_600_000 }, tempDir());
+  const src = await SourceProcess.start(1);
+  try {
+    const created = await t.client.create({
+      owner: "vm-r",
+      spec: {
+        device: NIC,
+        bar: 0,
+        offset: "0",
+        width: 4,
+        data: "1",
+        source: { pid: src.pid, fd: src.fds[0] },
+      },
+    });
+    await removeSimulatedDevice(simulatedSysfsRoot(t.config), NIC);
+    assert.equal((await t.client.listDevices()).length, 2, "no periodic scan has run yet");
+    const devices = await t.client.listDevices(false, true);
+    assert.deepEqual(devices.map((d) => d.address), [GPU]);
+    assert.equal((await t.client.get(created.id)).state, "ORPHANED");
+  } finally {
+    await src.kill();
+    await t.stop();
+  }
+});
