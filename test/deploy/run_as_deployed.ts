@@ -1,6 +1,8 @@
 // Runs a real agent with the command line a deployment file declares, changed only where a
 // test machine must differ (host paths to temporary ones, all-interfaces to one loopback
 // address; the ports stay), and probes it over HTTP as kubelet or Docker would.
+import { followAgentLogs } from "../support/agent_logs.ts";
+
 export interface Rewrite {
   from: string;
   to: string;
@@ -39,26 +41,9 @@ export async function startDeployed(
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const logs: string[] = [];
-  let serving = () => {};
-  const up = new Promise<void>((r) => (serving = r));
-  (async () => {
-    let rest = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines.filter(Boolean)) {
-        logs.push(line);
-        if (line.includes('"ioeventd serving"')) serving();
-      }
-    }
-  })();
+  const { lines: logs, serving } = followAgentLogs(child);
   const exited = child.status;
-  const failed = exited.then((s) => {
-    throw new Error(`agent exited (${s.code}) before serving:\n${logs.join("\n")}`);
-  });
-  failed.catch(() => {});
-  await Promise.race([up, failed]);
+  await serving;
   return {
     logs,
     exited,

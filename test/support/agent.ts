@@ -8,6 +8,7 @@ import { Agent } from "../../service/agent.ts";
 import { AgentClient } from "../../service/cli/client.ts";
 import { type AgentConfig, defaultConfig, simulatedSysfsRoot } from "../../service/config.ts";
 import { silentLogger } from "../../service/log.ts";
+import { followAgentLogs } from "./agent_logs.ts";
 
 export const GPU = "0000:65:00.0";
 export const NIC = "0000:66:00.0";
@@ -93,26 +94,9 @@ export async function spawnAgent(stateDir: string, args: string[] = []): Promise
     stdout: "inherit",
     stderr: "piped",
   }).spawn();
-  const logs: string[] = [];
-  let ready = () => {};
-  const serving = new Promise<void>((r) => (ready = r));
-  (async () => {
-    let rest = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines.filter(Boolean)) {
-        logs.push(line);
-        if (line.includes('"ioeventd serving"')) ready();
-      }
-    }
-  })();
+  const { lines: logs, serving } = followAgentLogs(child);
   const exited = child.status.then((s) => ({ code: s.code, signal: s.signal }));
-  const failed = exited.then(({ code }) => {
-    throw new Error(`agent exited (${code}) before serving:\n${logs.join("\n")}`);
-  });
-  await Promise.race([serving, failed]);
-  failed.catch(() => {});
+  await serving;
   return {
     child,
     client: new AgentClient(address),
@@ -121,8 +105,9 @@ export async function spawnAgent(stateDir: string, args: string[] = []): Promise
     exited,
     logs,
     kill(signal: Deno.Signal) {
+      // Deno.kill, not child.kill: the latter delivers only the first signal sent.
       try {
-        child.kill(signal);
+        Deno.kill(child.pid, signal);
       } catch { /* already gone */ }
     },
   };
