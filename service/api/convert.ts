@@ -27,6 +27,9 @@ export function toIoeventfd(r: Registration, stats?: RegistrationStats): Ioevent
       data: r.spec.data.toString(),
       source: { pid: r.spec.source.pid, fd: r.spec.source.fd },
       labels: r.spec.labels,
+      vfioDevice: r.spec.vfioDevice
+        ? { pid: r.spec.vfioDevice.pid, fd: r.spec.vfioDevice.fd }
+        : null,
     },
     owner: r.owner,
     state: r.state,
@@ -40,6 +43,7 @@ export function toIoeventfd(r: Registration, stats?: RegistrationStats): Ioevent
       ? timestampFromNs(stats.lastTriggerNs)
       : null,
     requestId: r.requestId,
+    vfioDeviceStartTime: (r.vfioStartTime ?? 0n).toString(),
   };
 }
 

@@ -28,8 +28,9 @@ Commands:
   devices [--managed] [--rescan]        PCI devices the agent sees (--rescan: re-read sysfs)
   device <address>                      one device, with BARs and MSI-X layout
   create --device D --bar N --offset O --width W --data X --pid P --fd F --owner O
-         [--label k=v ...] [--request-id R]
-                                        arm an ioeventfd
+         [--vfio-pid P --vfio-fd F] [--label k=v ...] [--request-id R]
+                                        arm an ioeventfd (--vfio-*: the VMM's VFIO device
+                                        fd: served by the kernel, else the VFIO BAR mmap)
   delete <id>                           disarm by id
   delete --device D --bar N --offset O --width W --data X
                                         disarm by key
@@ -72,7 +73,20 @@ function hex(value: string | number): string {
 
 function ioeventfdRows(items: Ioeventfd__Output[]): string[][] {
   return [
-    ["ID", "OWNER", "DEVICE", "BAR", "OFFSET", "WIDTH", "DATA", "SOURCE", "STATE", "TRIGGERS"],
+    [
+      "ID",
+      "OWNER",
+      "DEVICE",
+      "BAR",
+      "OFFSET",
+      "WIDTH",
+      "DATA",
+      "SOURCE",
+      "VFIO",
+      "BACKEND",
+      "STATE",
+      "TRIGGERS",
+    ],
     ...items.map((i) => [
       i.id,
       i.owner,
@@ -82,6 +96,8 @@ function ioeventfdRows(items: Ioeventfd__Output[]): string[][] {
       String(i.spec?.width ?? ""),
       hex(i.spec?.data ?? 0),
       `${i.spec?.source?.pid}:${i.spec?.source?.fd}`,
+      i.spec?.vfioDevice ? `${i.spec.vfioDevice.pid}:${i.spec.vfioDevice.fd}` : "-",
+      i.backend,
       i.state,
       i.triggers,
     ]),
@@ -150,7 +166,16 @@ function specFromFlags(v: Record<string, string | string[] | boolean | undefined
     data: v.data,
     source: { pid: v.pid, fd: v.fd },
     labels: labelsOf(v.label as string[] | undefined),
+    // Either flag alone is still a VFIO device, and the missing one is reported.
+    vfioDevice: v["vfio-pid"] !== undefined || v["vfio-fd"] !== undefined
+      ? { pid: v["vfio-pid"], fd: v["vfio-fd"] }
+      : undefined,
   };
+}
+
+/** The flag behind a shape field: "source.pid" → --pid, "vfio_device.fd" → --vfio-fd. */
+function flagOf(field: string): string {
+  return "--" + field.replace("source.", "").replace("vfio_device.", "vfio-");
 }
 
 /** Parses flags locally with the agent's own shape rules, so typos fail before any call. */
@@ -158,7 +183,7 @@ function shapeChecked(raw: RawSpec): IoeventfdSpec {
   const v = validateShape(raw, "");
   if (!v.ok) {
     throw new UsageError(
-      v.violations.map((x) => `--${x.field.replace("source.", "")}: ${x.description}`).join("\n"),
+      v.violations.map((x) => `${flagOf(x.field)}: ${x.description}`).join("\n"),
     );
   }
   return { ...v.value, offset: v.value.offset.toString(), data: v.value.data.toString() };
@@ -186,6 +211,8 @@ async function run(args: string[], out: Out): Promise<number> {
       data: { type: "string" },
       pid: { type: "string" },
       fd: { type: "string" },
+      "vfio-pid": { type: "string" },
+      "vfio-fd": { type: "string" },
       owner: { type: "string" },
       label: { type: "string", multiple: true },
       "request-id": { type: "string" },

@@ -41,6 +41,7 @@ export const REASONS = {
   SHUTTING_DOWN: "UNAVAILABLE",
   PERMISSION_DENIED: "PERMISSION_DENIED",
   RATE_LIMITED: "RESOURCE_EXHAUSTED",
+  VFIO_DEVICE_INVALID: "FAILED_PRECONDITION",
 } as const satisfies Record<string, StatusCode>;
 
 export type Reason = keyof typeof REASONS;

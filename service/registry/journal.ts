@@ -22,6 +22,11 @@ export interface JournalRecord {
   startTime: bigint;
   eventfdId: bigint;
   createdAtMs: number;
+  /**
+   * The VMM's VFIO device fd (`spec.vfio_device`) and the start time of that process, which
+   * replay requires again (a reused PID is refused); null when the spec has none.
+   */
+  vfio: { pid: number; fd: number; startTime: bigint } | null;
 }
 
 /** One change of a transaction: a registration written (or rewritten), or removed. */
@@ -42,6 +47,9 @@ interface Row {
   start_time: string;
   eventfd_id: string;
   created_at_ms: number;
+  vfio_pid: number | null;
+  vfio_fd: number | null;
+  vfio_start_time: string | null;
 }
 
 const SCHEMA = `
@@ -59,8 +67,39 @@ CREATE TABLE IF NOT EXISTS ioeventfds (
   fd INTEGER NOT NULL,
   start_time TEXT NOT NULL,
   eventfd_id TEXT NOT NULL,
-  created_at_ms INTEGER NOT NULL
+  created_at_ms INTEGER NOT NULL,
+  vfio_pid INTEGER,
+  vfio_fd INTEGER,
+  vfio_start_time TEXT
 );`;
+
+/**
+ * Columns added after the first schema, each with the ALTER TABLE that brings an older
+ * journal up to date. All nullable: an old row has no VFIO device, which is what NULL says.
+ * Added in order, once (guarded by PRAGMA table_info), in one transaction at open.
+ */
+const ADDED_COLUMNS: readonly { name: string; ddl: string }[] = [
+  { name: "vfio_pid", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_pid INTEGER" },
+  { name: "vfio_fd", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_fd INTEGER" },
+  { name: "vfio_start_time", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_start_time TEXT" },
+];
+
+/** Brings a journal written by an older agent up to the current schema (idempotent). */
+function migrate(db: DatabaseSync): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const have = new Set(
+      (db.prepare("PRAGMA table_info(ioeventfds)").all() as { name: string }[]).map((c) => c.name),
+    );
+    for (const column of ADDED_COLUMNS) {
+      if (!have.has(column.name)) db.exec(column.ddl);
+    }
+    db.exec("COMMIT");
+  } catch (err) {
+    db.exec("ROLLBACK");
+    throw err;
+  }
+}
 
 export class Journal {
   #db: DatabaseSync;
@@ -71,8 +110,9 @@ export class Journal {
     this.#db = db;
     this.#insert = db.prepare(
       `INSERT OR REPLACE INTO ioeventfds (id, owner, request_id, device, bar, offset, width,
-       data, labels, pid, fd, start_time, eventfd_id, created_at_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       data, labels, pid, fd, start_time, eventfd_id, created_at_ms, vfio_pid, vfio_fd,
+       vfio_start_time)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delete = db.prepare("DELETE FROM ioeventfds WHERE id = ?");
   }
@@ -84,6 +124,7 @@ export class Journal {
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec(SCHEMA);
+    migrate(db);
     return new Journal(db);
   }
 
@@ -104,6 +145,11 @@ export class Journal {
       startTime: BigInt(r.start_time),
       eventfdId: BigInt(r.eventfd_id),
       createdAtMs: r.created_at_ms,
+      vfio: r.vfio_pid === null || r.vfio_fd === null ? null : {
+        pid: r.vfio_pid,
+        fd: r.vfio_fd,
+        startTime: BigInt(r.vfio_start_time ?? "0"),
+      },
     }));
   }
 
@@ -133,6 +179,9 @@ export class Journal {
           r.startTime.toString(),
           r.eventfdId.toString(),
           r.createdAtMs,
+          r.vfio?.pid ?? null,
+          r.vfio?.fd ?? null,
+          r.vfio?.startTime.toString() ?? null,
         );
       }
       this.#db.exec("COMMIT");

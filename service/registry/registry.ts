@@ -8,13 +8,23 @@ import { setImmediate } from "node:timers";
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import type { PciDevice } from "../devices/types.ts";
 import { Errno, NativeError } from "../native/errno.ts";
-import type { AcquiredSource, Backend, NativeEngine, RegistrationStats } from "../native/engine.ts";
+import {
+  type AcquiredSource,
+  acquireVfioDevice,
+  type Backend,
+  closeFd,
+  kernelIoeventfd,
+  type NativeEngine,
+  type RegistrationStats,
+} from "../native/engine.ts";
 import { type Reason, RegistryError, type Violation } from "./errors.ts";
 import type { Journal, JournalOp, JournalRecord } from "./journal.ts";
+import { processStartTime } from "./process_identity.ts";
 import {
   keyOf,
   parseU64,
   type RawSpec,
+  sameSources,
   type Spec,
   validateOwner,
   validateRequestId,
@@ -37,6 +47,8 @@ export interface Registration {
   /** Identity of the source recorded when it was first acquired. */
   startTime: bigint;
   eventfdId: bigint;
+  /** Start time of the `spec.vfioDevice` process when first taken (absent or 0n: none). */
+  vfioStartTime?: bigint;
   /** The engine's id while armed; null when orphaned. */
   nativeId: bigint | null;
 }
@@ -51,13 +63,31 @@ export interface RegistryLimits {
   maxPerOwner: number;
 }
 
-/** The part of the native engine the registry drives (registerVfio: VFIO-backed devices). */
+/**
+ * The part of the native engine the registry drives (registerVfio: VFIO-backed devices).
+ * The VFIO descriptor calls default to the plugin's (native/engine.ts); a data plane may
+ * bring its own (tests stand in for a VFIO device that way).
+ */
 export type DataPlane =
   & Pick<
     NativeEngine,
     "acquireSource" | "releaseSource" | "register" | "unregister" | "registrationStats"
   >
-  & Partial<Pick<NativeEngine, "registerVfio">>;
+  & Partial<Pick<NativeEngine, "registerVfio">>
+  & {
+    /** Takes VFIO device fd `fd` of process `pid` (pidfd_getfd): a local descriptor. */
+    acquireVfioDevice?: (pid: number, fd: number) => number;
+    /** Closes a descriptor from acquireVfioDevice. */
+    releaseVfioDevice?: (fd: number) => void;
+    /** The raw VFIO_DEVICE_IOEVENTFD (fd -1 de-assigns a key). */
+    kernelIoeventfd?: typeof kernelIoeventfd;
+  };
+
+/** A VFIO device descriptor taken from the VMM, and who held it (its start time). */
+interface AcquiredVfio {
+  fd: number;
+  startTime: bigint;
+}
 
 /**
  * VFIO device fds the agent holds (taken from the VMM with pidfd_getfd, or opened by the
@@ -113,6 +143,9 @@ export class RegistryCounters {
 
 type Listener = (event: RegistryEvent) => void;
 
+/** Not in native/errno.ts: registerVfio's "the VFIO region cannot be mmapped". */
+const EOPNOTSUPP = 95;
+
 function sourceReason(err: unknown): Reason {
   if (!(err instanceof NativeError)) return "ENGINE_FAILURE";
   switch (err.errno) {
@@ -129,6 +162,35 @@ function sourceReason(err: unknown): Reason {
       return "SOURCE_ACCESS_DENIED";
     default:
       return "ENGINE_FAILURE";
+  }
+}
+
+/** A failed acquireVfioDevice: reason and what to tell the caller. */
+function vfioFailure(err: unknown): { reason: Reason; message: string } {
+  if (!(err instanceof NativeError)) return { reason: "ENGINE_FAILURE", message: String(err) };
+  switch (err.errno) {
+    case Errno.ESRCH:
+      return { reason: "VFIO_DEVICE_INVALID", message: "the VFIO device's process does not exist" };
+    case Errno.EBADF:
+      return {
+        reason: "VFIO_DEVICE_INVALID",
+        message: "the VFIO device's process has no such open file descriptor",
+      };
+    case Errno.EMEDIUMTYPE:
+      return {
+        reason: "VFIO_DEVICE_INVALID",
+        message: "the file descriptor is not a vfio-pci device",
+      };
+    case Errno.EPERM:
+    case Errno.EACCES:
+      return {
+        reason: "SOURCE_ACCESS_DENIED",
+        message: "the agent may not take file descriptors from that process",
+      };
+    case Errno.ENOSYS:
+      return { reason: "ENGINE_FAILURE", message: "this native plugin has no VFIO support" };
+    default:
+      return { reason: "ENGINE_FAILURE", message: String(err) };
   }
 }
 
@@ -164,6 +226,9 @@ function toRecord(r: Registration): JournalRecord {
     startTime: r.startTime,
     eventfdId: r.eventfdId,
     createdAtMs: r.createdAtMs,
+    vfio: r.spec.vfioDevice
+      ? { pid: r.spec.vfioDevice.pid, fd: r.spec.vfioDevice.fd, startTime: r.vfioStartTime ?? 0n }
+      : null,
   };
 }
 
@@ -377,8 +442,10 @@ export class Registry {
   async sourceExited(pid: number, startTime: bigint): Promise<Registration[]> {
     // While stopping, leave the journal as it is: the successor's replay drops them.
     if (!this.#accepting) return [];
+    // The source process, or the holder of the VFIO device (normally the same VMM).
     const gone = [...this.#byId.values()].filter((r) =>
-      r.spec.source.pid === pid && r.startTime === startTime
+      (r.spec.source.pid === pid && r.startTime === startTime) ||
+      (r.spec.vfioDevice?.pid === pid && r.vfioStartTime === startTime)
     );
     if (gone.length === 0) return [];
     this.#disarm(gone);
@@ -428,6 +495,7 @@ export class Registry {
         data: rec.data,
         source: { pid: rec.pid, fd: rec.fd },
         labels: rec.labels,
+        vfioDevice: rec.vfio ? { pid: rec.vfio.pid, fd: rec.vfio.fd } : null,
       };
       const v = validateSpec(raw, this.ctx, "journal.");
       const base = {
@@ -438,6 +506,7 @@ export class Registry {
         createdAtMs: rec.createdAtMs,
         startTime: rec.startTime,
         eventfdId: rec.eventfdId,
+        vfioStartTime: rec.vfio?.startTime ?? 0n,
       };
       if (!v.ok) {
         const reason = v.violations[0].reason;
@@ -451,6 +520,27 @@ export class Registry {
         drop.push(rec.id);
         continue;
       }
+      // The VMM's VFIO device first, through the same path as a create, and only from the
+      // same process (its start time as journaled).
+      let vfio: AcquiredVfio | null = null;
+      if (rec.vfio) {
+        try {
+          vfio = this.#acquireVfio(v.value, "journal.vfio_device", new Map(), rec.vfio.startTime);
+        } catch (err) {
+          const reason = err instanceof RegistryError
+            ? err.metadata.cause ?? err.reason
+            : String(err);
+          report.dropped.push({ id: rec.id, reason });
+          drop.push(rec.id);
+          continue;
+        }
+        // An agent killed without its clean stop leaves its kernel-served entries in the
+        // kernel (they belong to the device, which the VMM still holds), still writing.
+        // This key was ours (journaled): remove it, then re-arm it below — or, if the
+        // eventfd is gone or replaced, leave nothing behind. Signals in between stay
+        // counted in the eventfd and fire on re-arm.
+        if (vfio) this.#forgetKernelEntry(v.value, vfio.fd);
+      }
       let source: AcquiredSource;
       try {
         source = this.engine.acquireSource(rec.pid, rec.fd, {
@@ -458,6 +548,7 @@ export class Registry {
           eventfdId: rec.eventfdId,
         });
       } catch (err) {
+        this.#releaseVfio(vfio);
         const reason = err instanceof NativeError && err.is("EOWNERDEAD")
           ? "PID_REUSED"
           : err instanceof NativeError && err.is("ESTALE")
@@ -468,13 +559,18 @@ export class Registry {
         continue;
       }
       try {
-        const { nativeId, backend } = this.#arm(v.value, source);
+        const { nativeId, backend } = this.#arm(v.value, source, vfio, "journal.");
         this.#index({ ...base, backend, spec: v.value, state: "ARMED", nativeId });
         report.rearmed++;
       } catch (err) {
         this.engine.releaseSource(source.fd);
-        report.dropped.push({ id: rec.id, reason: String(err) });
+        report.dropped.push({
+          id: rec.id,
+          reason: err instanceof RegistryError ? err.reason : String(err),
+        });
         drop.push(rec.id);
+      } finally {
+        this.#releaseVfio(vfio);
       }
     }
     this.journal.apply(drop.map((id) => ({ remove: id })));
@@ -533,8 +629,7 @@ export class Registry {
     if (requestId) {
       const earlier = this.#byRequestId.get(`${owner}\0${requestId}`);
       if (earlier) {
-        const same = keyOf(earlier.spec) === keyOf(spec) &&
-          earlier.spec.source.pid === spec.source.pid && earlier.spec.source.fd === spec.source.fd;
+        const same = keyOf(earlier.spec) === keyOf(spec) && sameSources(earlier.spec, spec);
         if (same) return { registration: earlier, created: false };
         throw RegistryError.of([{
           field: "request_id",
@@ -547,12 +642,21 @@ export class Registry {
     this.#checkLimits([{ spec, owner, at: "spec." }], new Set());
 
     const source = this.#acquire(spec, "spec.source");
-    let armed: Armed;
+    let vfio: AcquiredVfio | null;
     try {
-      armed = this.#arm(spec, source);
+      vfio = this.#acquireVfio(spec, "spec.vfio_device", new Map());
     } catch (err) {
       this.engine.releaseSource(source.fd);
       throw err;
+    }
+    let armed: Armed;
+    try {
+      armed = this.#arm(spec, source, vfio, "spec.");
+    } catch (err) {
+      this.engine.releaseSource(source.fd);
+      throw err;
+    } finally {
+      this.#releaseVfio(vfio);
     }
     const r: Registration = {
       id: newId(),
@@ -564,6 +668,7 @@ export class Registry {
       createdAtMs: Date.now(),
       startTime: source.startTime,
       eventfdId: source.eventfdId,
+      vfioStartTime: vfio?.startTime ?? 0n,
       nativeId: armed.nativeId,
     };
     this.#journal({ put: toRecord(r) });
@@ -604,10 +709,7 @@ export class Registry {
       }
       seen.set(key, i);
       const existing = currentByKey.get(key);
-      if (
-        existing && existing.state === "ARMED" && existing.spec.source.pid === spec.source.pid &&
-        existing.spec.source.fd === spec.source.fd
-      ) {
+      if (existing && existing.state === "ARMED" && sameSources(existing.spec, spec)) {
         kept.push(existing);
       } else {
         toAdd.push({ spec, at });
@@ -619,23 +721,41 @@ export class Registry {
     for (const { spec, at } of toAdd) this.#checkFree(spec, at, removingKeys);
     this.#checkLimits(toAdd.map((a) => ({ ...a, owner })), new Set(toRemove.map((r) => r.id)));
 
-    // Take every source before changing anything: all or nothing.
+    // Take every source (and VFIO device) before changing anything: all or nothing. A
+    // VFIO device named by several specs is taken once for the call.
     const acquired: AcquiredSource[] = [];
+    const vfios: (AcquiredVfio | null)[] = [];
+    const taken = new Map<string, AcquiredVfio>();
+    const releaseVfios = () => {
+      for (const v of taken.values()) this.#releaseVfio(v);
+    };
     try {
-      for (const { spec, at } of toAdd) acquired.push(this.#acquire(spec, `${at}source`));
+      for (const { spec, at } of toAdd) {
+        acquired.push(this.#acquire(spec, `${at}source`));
+        vfios.push(this.#acquireVfio(spec, `${at}vfio_device`, taken));
+      }
     } catch (err) {
       for (const s of acquired) this.engine.releaseSource(s.fd);
+      releaseVfios();
       throw err;
     }
     if (req.dryRun) {
       for (const s of acquired) this.engine.releaseSource(s.fd);
+      releaseVfios();
       return { added: [], kept, removed: toRemove };
     }
+    // The kernel holds one ioeventfd per (device, key): a kernel-served entry replaced by
+    // one with the same key (another source or VFIO device) must leave the kernel first.
+    const addingKeys = new Set(toAdd.map((a) => keyOf(a.spec)));
+    const handover = toRemove.filter((r) =>
+      r.backend === "kernel" && r.nativeId !== null && addingKeys.has(keyOf(r.spec))
+    );
+    this.#disarm(handover);
     const added: Registration[] = [];
     try {
-      toAdd.forEach(({ spec }, i) => {
+      toAdd.forEach(({ spec, at }, i) => {
         const source = acquired[i];
-        const { nativeId, backend } = this.#arm(spec, source);
+        const { nativeId, backend } = this.#arm(spec, source, vfios[i], at);
         acquired[i] = { ...source, fd: -1 }; // owned by the engine now
         added.push({
           id: newId(),
@@ -647,16 +767,26 @@ export class Registry {
           createdAtMs: Date.now(),
           startTime: source.startTime,
           eventfdId: source.eventfdId,
+          vfioStartTime: vfios[i]?.startTime ?? 0n,
           nativeId,
         });
       });
     } catch (err) {
-      // All or nothing: disarm what this call armed; nothing else was touched yet.
+      // All or nothing: disarm what this call armed, re-arm what it handed over; nothing
+      // else was touched yet.
       for (const r of added) this.engine.unregister(r.nativeId!);
       for (const s of acquired) if (s.fd >= 0) this.engine.releaseSource(s.fd);
+      const lost = handover.filter((r) => !this.#rearm(r));
+      // Gone meanwhile (its source or VMM exited): removed as it would have been.
+      for (const r of lost) {
+        this.#journal({ remove: r.id });
+        this.#unindex(r, "SOURCE_EXIT");
+      }
       throw err instanceof RegistryError
         ? err
         : new RegistryError("ENGINE_FAILURE", `reconcile failed: ${err}`);
+    } finally {
+      releaseVfios(); // the engine keeps its own duplicates of what it armed
     }
     this.#journal(
       ...added.map((r) => ({ put: toRecord(r) })),
@@ -776,17 +906,110 @@ export class Registry {
   }
 
   /**
-   * Hands the acquired fd to the engine; on failure the caller still owns the fd. A device
-   * with a VFIO fd (`vfio`) goes to the kernel first ("auto": the engine falls back to the
-   * VFIO BAR mmap where the kernel refuses); any other device to its sysfs resourceN.
+   * Takes the VMM's VFIO device descriptor named by `spec.vfioDevice` (null when the spec has
+   * none), identified by the process start time read around the take, so a PID reused in
+   * between is never mistaken for the VMM. `expectStart` (replay): only from that process.
+   *
+   * No descriptor is kept per registration, nor shared between them: the caller closes it
+   * (#releaseVfio) as soon as registerVfio returns, because the engine keeps the duplicate
+   * it needs itself — a kernel-served entry keeps one (to remove its key at unregister),
+   * and a VFIO BAR mapping keeps one, shared by every registration on the same open device
+   * file (the engine compares files with kcmp, so separately taken duplicates of the VMM's
+   * descriptor share one mapping). Taking it again for each registration also follows a
+   * VMM that re-opened its device at the same fd number. `taken` shares one take between
+   * the specs of one call (a reconcile), by (pid, fd).
    */
-  #arm(spec: Spec, source: AcquiredSource): Armed {
-    const vfioFd = this.vfio?.fdFor(spec.device);
+  #acquireVfio(
+    spec: Spec,
+    field: string,
+    taken: Map<string, AcquiredVfio>,
+    expectStart?: bigint,
+  ): AcquiredVfio | null {
+    const v = spec.vfioDevice;
+    if (!v) return null;
+    const at = `${v.pid}/${v.fd}`;
+    const earlier = taken.get(at);
+    if (earlier) return earlier;
+    const refuse = (reason: Reason, message: string, cause?: string): never => {
+      throw RegistryError.of(
+        [{ field, reason, description: `${message} (pid ${v.pid}, fd ${v.fd})` }],
+        cause ? { cause } : {},
+      );
+    };
+    const before = this.#startTime(v.pid);
+    if (before === null) refuse("VFIO_DEVICE_INVALID", "the VFIO device's process does not exist");
+    if (expectStart !== undefined && before !== expectStart) {
+      refuse(
+        "VFIO_DEVICE_INVALID",
+        "the VFIO device's process is gone and its PID now names another process",
+        "PID_REUSED",
+      );
+    }
+    let fd = -1;
+    try {
+      fd = (this.engine.acquireVfioDevice ?? acquireVfioDevice)(v.pid, v.fd);
+    } catch (err) {
+      const { reason, message } = vfioFailure(err);
+      refuse(reason, message);
+    }
+    const acquired = { fd, startTime: before! };
+    if (this.#startTime(v.pid) !== before) {
+      this.#releaseVfio(acquired);
+      refuse("VFIO_DEVICE_INVALID", "the VFIO device's process exited while it was being taken");
+    }
+    taken.set(at, acquired);
+    return acquired;
+  }
+
+  #startTime(pid: number): bigint | null {
+    try {
+      return processStartTime(pid);
+    } catch (err) {
+      throw new RegistryError("ENGINE_FAILURE", `cannot read /proc/${pid}/stat: ${err}`);
+    }
+  }
+
+  #releaseVfio(vfio: AcquiredVfio | null): void {
+    if (vfio === null || vfio.fd < 0) return;
+    try {
+      (this.engine.releaseVfioDevice ?? closeFd)(vfio.fd);
+    } catch { /* closing a descriptor we own: nothing to recover */ }
+    vfio.fd = -1;
+  }
+
+  /** De-assigns the kernel's ioeventfd with the key of `spec`, if it has one (replay). */
+  #forgetKernelEntry(spec: Spec, vfioFd: number): void {
+    try {
+      (this.engine.kernelIoeventfd ?? kernelIoeventfd)(
+        vfioFd,
+        spec.bar,
+        spec.offset,
+        spec.width,
+        spec.data,
+        -1,
+      );
+    } catch { /* ENODEV: the kernel has no such entry, the usual case */ }
+  }
+
+  /**
+   * Hands the acquired fd to the engine; on failure the caller still owns the fd (and
+   * always the VFIO descriptor). A spec with a VFIO device (`vfio`, taken from the VMM),
+   * or a device the agent holds a VFIO fd for (`this.vfio`), goes to the kernel first
+   * ("auto": the engine falls back to the VFIO BAR mmap where the kernel refuses); any
+   * other to its sysfs resourceN. `at` prefixes the fields of a refusal.
+   */
+  #arm(spec: Spec, source: AcquiredSource, vfio: AcquiredVfio | null, at: string): Armed {
+    const vfioFd = vfio?.fd ?? this.vfio?.fdFor(spec.device);
     const bar = this.devices.get(spec.device)?.bars[spec.bar];
     const viaVfio = vfioFd !== undefined && this.engine.registerVfio !== undefined;
+    if (vfio && !viaVfio) {
+      throw new RegistryError("ENGINE_FAILURE", "this data plane cannot serve VFIO devices");
+    }
     if (!viaVfio && !bar?.resourcePath) {
       throw new RegistryError("ENGINE_FAILURE", "BAR has no resource file");
     }
+    const refuse = (field: string, reason: Reason, description: string) =>
+      RegistryError.of([{ field: `${at}${field}`, reason, description }]);
     try {
       if (viaVfio) {
         const r = this.engine.registerVfio!({
@@ -813,14 +1036,60 @@ export class Registry {
       });
       return { nativeId, backend: "user-mmap" };
     } catch (err) {
-      if (err instanceof NativeError && err.is("ESRCH")) {
-        throw RegistryError.of([{
-          field: "spec.source",
-          reason: "SOURCE_PROCESS_GONE",
-          description: "the source process exited while the ioeventfd was being armed",
-        }]);
+      if (!(err instanceof NativeError)) {
+        throw new RegistryError("ENGINE_FAILURE", `the native engine refused the write: ${err}`);
+      }
+      if (err.is("ESRCH")) {
+        throw refuse(
+          "source",
+          "SOURCE_PROCESS_GONE",
+          "the source process exited while the ioeventfd was being armed",
+        );
+      }
+      if (viaVfio && err.is("EEXIST")) {
+        throw refuse(
+          "offset",
+          "DUPLICATE",
+          "the kernel already has an ioeventfd with this (bar, offset, width, data) on this " +
+            "device, set by another holder of the device",
+        );
+      }
+      if (viaVfio && err.is("ERANGE")) {
+        throw refuse("offset", "OUT_OF_BAR", "the write is beyond the device's VFIO BAR region");
+      }
+      if (viaVfio && err.errno === EOPNOTSUPP) {
+        throw refuse("bar", "BAR_NOT_MAPPABLE", "the VFIO BAR region cannot be mapped");
+      }
+      if (vfio && err.is("ENODEV")) {
+        throw refuse("vfio_device", "VFIO_DEVICE_INVALID", "not a vfio-pci device");
       }
       throw new RegistryError("ENGINE_FAILURE", `the native engine refused the write: ${err}`);
+    }
+  }
+
+  /** Arms `r` again from its recorded identity (a reconcile's rollback); false if gone. */
+  #rearm(r: Registration): boolean {
+    let source: AcquiredSource;
+    try {
+      source = this.engine.acquireSource(r.spec.source.pid, r.spec.source.fd, {
+        startTime: r.startTime,
+        eventfdId: r.eventfdId,
+      });
+    } catch {
+      return false;
+    }
+    let vfio: AcquiredVfio | null = null;
+    try {
+      vfio = this.#acquireVfio(r.spec, "vfio_device", new Map(), r.vfioStartTime);
+      const armed = this.#arm(r.spec, source, vfio, "");
+      r.nativeId = armed.nativeId;
+      r.backend = armed.backend;
+      return true;
+    } catch {
+      this.engine.releaseSource(source.fd);
+      return false;
+    } finally {
+      this.#releaseVfio(vfio);
     }
   }
 

@@ -23,6 +23,12 @@ export interface Spec {
   data: bigint;
   source: Source;
   labels: Record<string, string>;
+  /**
+   * The VMM's VFIO device descriptor for `device`, taken with pidfd_getfd: the kernel
+   * (VFIO_DEVICE_IOEVENTFD) or the engine through the VFIO BAR mapping performs the write.
+   * Absent or null: the engine writes through the sysfs resourceN mmap.
+   */
+  vfioDevice?: Source | null;
 }
 
 /** What callers send before validation: anything (proto output, CLI JSON, journal rows). */
@@ -34,6 +40,8 @@ export interface RawSpec {
   data?: unknown;
   source?: unknown;
   labels?: unknown;
+  /** Optional; absent or null means "no VFIO device" (proto: `vfio_device`). */
+  vfioDevice?: unknown;
 }
 
 export interface ValidationContext {
@@ -53,6 +61,18 @@ export function keyOf(
   k: { device: string; bar: number; offset: bigint; width: number; data: bigint },
 ): string {
   return `${k.device}/${k.bar}/${k.offset}/${k.width}/${k.data}`;
+}
+
+/**
+ * Whether two specs take their descriptors from the same places: the same eventfd source
+ * and the same VFIO device (or none). With the same key, such specs are the same entry (a
+ * request_id repeat, an entry ReconcileOwner keeps); otherwise a different one.
+ */
+export function sameSources(a: Spec, b: Spec): boolean {
+  const av = a.vfioDevice ?? null;
+  const bv = b.vfioDevice ?? null;
+  return a.source.pid === b.source.pid && a.source.fd === b.source.fd &&
+    (av === null ? bv === null : bv !== null && av.pid === bv.pid && av.fd === bv.fd);
 }
 
 /** A uint64 given as number, decimal/hex string or bigint; null when not one. */
@@ -179,6 +199,20 @@ export function validateShape(raw: RawSpec, at = "spec."): Validated<Spec> {
     : null;
   if (pid === null) bad("source.pid", "INVALID_ARGUMENT", "source.pid must be a process id > 0");
   if (fd === null) bad("source.fd", "INVALID_ARGUMENT", "source.fd must be a file descriptor >= 0");
+  // Optional, same shape as `source`: only presence switches the backend.
+  let vfioDevice: Source | null = null;
+  if (raw.vfioDevice !== undefined && raw.vfioDevice !== null) {
+    const v = raw.vfioDevice as { pid?: unknown; fd?: unknown };
+    const vpid = typeof v === "object" ? smallInt(v.pid, 1, 2 ** 31 - 1) : null;
+    const vfd = typeof v === "object" ? smallInt(v.fd, 0, 2 ** 31 - 1) : null;
+    if (vpid === null) {
+      bad("vfio_device.pid", "INVALID_ARGUMENT", "vfio_device.pid must be a process id > 0");
+    }
+    if (vfd === null) {
+      bad("vfio_device.fd", "INVALID_ARGUMENT", "vfio_device.fd must be a file descriptor >= 0");
+    }
+    if (vpid !== null && vfd !== null) vfioDevice = { pid: vpid, fd: vfd };
+  }
   const labels = validateLabels(raw.labels, `${at}labels`);
   if (!labels.ok) violations.push(...labels.violations);
 
@@ -193,6 +227,7 @@ export function validateShape(raw: RawSpec, at = "spec."): Validated<Spec> {
       data: data!,
       source: { pid: pid!, fd: fd! },
       labels: labels.ok ? labels.value : {},
+      vfioDevice,
     },
   };
 }

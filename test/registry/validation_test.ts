@@ -5,6 +5,7 @@ import type { Bar, PciDevice } from "../../service/devices/types.ts";
 import {
   parseU64,
   type RawSpec,
+  sameSources,
   validateOwner,
   validateSpec,
   WIDTHS,
@@ -131,6 +132,33 @@ const cases: [string, Partial<RawSpec>, string | null, string?][] = [
     "spec.width",
   ],
   ["bad label key", { labels: { "-x": "y" } }, "INVALID_LABEL", 'spec.labels["-x"]'],
+  ["a VFIO device (pid, fd)", { vfioDevice: { pid: 100, fd: 20 } }, null],
+  ["vfio_device null (proto: unset)", { vfioDevice: null }, null],
+  ["vfio_device fd 0, decimal strings", { vfioDevice: { pid: "7", fd: "0" } }, null],
+  [
+    "vfio_device pid 0",
+    { vfioDevice: { pid: 0, fd: 3 } },
+    "INVALID_ARGUMENT",
+    "spec.vfio_device.pid",
+  ],
+  [
+    "vfio_device negative fd",
+    { vfioDevice: { pid: 1, fd: -1 } },
+    "INVALID_ARGUMENT",
+    "spec.vfio_device.fd",
+  ],
+  [
+    "vfio_device without pid",
+    { vfioDevice: { fd: 3 } },
+    "INVALID_ARGUMENT",
+    "spec.vfio_device.pid",
+  ],
+  [
+    "vfio_device not a message",
+    { vfioDevice: "0000:65:00.0" },
+    "INVALID_ARGUMENT",
+    "spec.vfio_device.pid",
+  ],
 ];
 
 for (const [name, change, reason, field] of cases) {
@@ -158,6 +186,26 @@ Deno.test("validation: every shape error is reported at once", () => {
     "spec.source.fd",
     "spec.source.pid",
     "spec.width",
+  ]);
+});
+
+Deno.test("validation: vfio_device is kept on the spec, null when absent; sameSources", () => {
+  const plain = validateSpec(ok, ctx);
+  const vfio = validateSpec({ ...ok, vfioDevice: { pid: 100, fd: "20" } }, ctx);
+  const other = validateSpec({ ...ok, vfioDevice: { pid: 100, fd: 21 } }, ctx);
+  assert.ok(plain.ok && vfio.ok && other.ok);
+  assert.equal(plain.value.vfioDevice, null);
+  assert.deepEqual(vfio.value.vfioDevice, { pid: 100, fd: 20 });
+  assert.equal(sameSources(plain.value, plain.value), true);
+  assert.equal(sameSources(vfio.value, { ...vfio.value }), true);
+  assert.equal(sameSources(plain.value, vfio.value), false, "with and without a VFIO device");
+  assert.equal(sameSources(vfio.value, other.value), false, "another VFIO fd");
+  // Shape errors of both descriptors come together, with their own paths.
+  const both = validateSpec({ ...ok, source: { pid: 0, fd: 1 }, vfioDevice: { pid: 1 } }, ctx);
+  assert.ok(!both.ok);
+  assert.deepEqual(both.violations.map((v) => v.field).sort(), [
+    "spec.source.pid",
+    "spec.vfio_device.fd",
   ]);
 });
 

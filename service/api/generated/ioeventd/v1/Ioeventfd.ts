@@ -37,6 +37,7 @@ export interface Ioeventfd {
   'signals'?: (number | string | Long);
   'lastTriggerTime'?: (_google_protobuf_Timestamp | null);
   'requestId'?: (string);
+  'vfioDeviceStartTime'?: (number | string | Long);
 }
 
 export interface Ioeventfd__Output {
@@ -52,4 +53,5 @@ export interface Ioeventfd__Output {
   'signals': (string);
   'lastTriggerTime': (_google_protobuf_Timestamp__Output | null);
   'requestId': (string);
+  'vfioDeviceStartTime': (string);
 }

@@ -13,6 +13,7 @@ export interface IoeventfdSpec {
   'data'?: (number | string | Long);
   'source'?: (_ioeventd_v1_Source | null);
   'labels'?: ({[key: string]: string});
+  'vfioDevice'?: (_ioeventd_v1_Source | null);
 }
 
 export interface IoeventfdSpec__Output {
@@ -23,4 +24,5 @@ export interface IoeventfdSpec__Output {
   'data': (string);
   'source': (_ioeventd_v1_Source__Output | null);
   'labels': ({[key: string]: string});
+  'vfioDevice': (_ioeventd_v1_Source__Output | null);
 }

@@ -30,6 +30,7 @@ export const Reason = {
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   PERMISSION_DENIED: 'PERMISSION_DENIED',
   RATE_LIMITED: 'RATE_LIMITED',
+  VFIO_DEVICE_INVALID: 'VFIO_DEVICE_INVALID',
 } as const;
 
 export type Reason =
@@ -87,5 +88,7 @@ export type Reason =
   | 25
   | 'RATE_LIMITED'
   | 26
+  | 'VFIO_DEVICE_INVALID'
+  | 27
 
 export type Reason__Output = typeof Reason[keyof typeof Reason]
