@@ -6,7 +6,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { NativeEngine, type PollMode } from "../service/native/engine.ts";
+import { type EngineOptions, NativeEngine, type PollMode } from "../service/native/engine.ts";
+import { controlOps } from "./control_ops.ts";
 import { GPU, removeDir, spawnAgent, tempDir } from "../test/support/agent.ts";
 import { NATIVE_BIN, SourceProcess } from "../test/support/source_process.ts";
 import { renderTable } from "../service/cli/table.ts";
@@ -50,16 +51,38 @@ function barFile(dir: string, bytes = 1 << 20): string {
   return path;
 }
 
+/** The lowest and highest CPU ids this process may run on (Cpus_allowed_list). */
+function allowedCpuRange(): [number, number] {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const ids = /Cpus_allowed_list:\s*(\S+)/.exec(status)![1].split(/[,-]/).map(Number);
+  return [ids[0], ids[ids.length - 1]];
+}
+
+/** Pins every thread of process `pid` to `cpu` (util-linux taskset); false if it cannot. */
+function pinProcess(pid: number, cpu: number): boolean {
+  const r = spawnSync("taskset", ["-a", "-c", "-p", String(cpu), String(pid)], {
+    encoding: "utf8",
+  });
+  return r.status === 0;
+}
+
 /** An engine with `n` registrations armed, one per eventfd of a fresh source process. */
-async function armed(mode: PollMode, n: number, dir: string) {
+async function armed(
+  mode: PollMode,
+  n: number,
+  dir: string,
+  extra: Pick<EngineOptions, "shard" | "cpus"> = {},
+) {
   const engine = NativeEngine.open({
     workers: 1,
     canaryPeriodUs: 0,
     pollMode: mode,
     spinBudgetUs: 50,
+    ...extra,
   });
   const bar = barFile(dir, Math.max(1 << 20, n * 8 * 2));
-  const src = await SourceProcess.start(n);
+  // Eventfds as QEMU creates them (EFD_NONBLOCK), so the engine reads them with a plain read.
+  const src = await SourceProcess.start(n, { nonblocking: true });
   const ids: bigint[] = [];
   for (let i = 0; i < n; i++) {
     const s = engine.acquireSource(src.pid, src.fds[i]);
@@ -93,9 +116,14 @@ async function armed(mode: PollMode, n: number, dir: string) {
 async function latency(
   mode: PollMode,
   dir: string,
+  extra: Pick<EngineOptions, "shard" | "cpus"> = {},
+  signallerCpu?: number,
 ): Promise<{ engine: Latency; idleCores: number }> {
-  const a = await armed(mode, 1, dir);
+  const a = await armed(mode, 1, dir, extra);
   try {
+    if (signallerCpu !== undefined && !pinProcess(a.src.pid, signallerCpu)) {
+      throw new Error(`cannot pin the signalling process to CPU ${signallerCpu}`);
+    }
     const result = JSON.parse(
       await a.src.command(`latency 0 ${a.bar} 0 4 0xdeadbeef ${LATENCY_COUNT}`),
     ) as Latency;
@@ -240,18 +268,44 @@ try {
     "idle CPU (cores)",
   ]];
   const lat: Record<string, unknown> = {};
-  for (const mode of ["block", "busy", "adaptive"] as const) {
-    const { engine, idleCores } = await latency(mode, dir);
-    const base = baseline([
+  // The default engine in each mode (nothing pinned: where the worker runs relative to the
+  // signalling process is up to the scheduler), then blocking mode with shard=device and the
+  // worker pinned (cpus), the signalling process pinned too (taskset): on another CPU — a
+  // cross-CPU wake-up — and on the worker's own CPU.
+  const [cpuA, cpuB] = allowedCpuRange();
+  type Run = [string, PollMode, Pick<EngineOptions, "shard" | "cpus">, number?];
+  const runs: Run[] = [
+    ["block", "block", {}],
+    ["busy", "busy", {}],
+    ["adaptive", "adaptive", {}],
+  ];
+  const canPin = spawnSync("taskset", ["--version"]).status === 0;
+  if (canPin && cpuA !== cpuB) {
+    const device = { shard: "device" as const, cpus: [cpuB] };
+    runs.push([`block, device, worker@${cpuB}, signaller@${cpuA}`, "block", device, cpuA]);
+    runs.push([`block, device, worker@${cpuB}, signaller@${cpuB}`, "block", device, cpuB]);
+  }
+  const baselines = new Map<string, Latency>();
+  for (const [label, mode, extra, signallerCpu] of runs) {
+    const { engine, idleCores } = await latency(mode, dir, extra, signallerCpu);
+    const baseMode = mode === "block" ? "block" : "busy";
+    const base = baselines.get(baseMode) ?? baseline([
       "latency",
       "--count",
       String(LATENCY_COUNT),
       "--mode",
-      mode === "block" ? "block" : "busy",
+      baseMode,
     ]) as unknown as Latency;
-    lat[mode] = { engine, baseline: base, idle_cores: idleCores };
+    baselines.set(baseMode, base);
+    lat[label] = {
+      engine,
+      baseline: base,
+      idle_cores: idleCores,
+      ...extra,
+      signaller_cpu: signallerCpu,
+    };
     latencyRows.push([
-      mode,
+      label,
       us(engine.p50_ns),
       us(base.p50_ns),
       ratio(engine.p50_ns, base.p50_ns),
@@ -317,7 +371,21 @@ try {
   console.log("\nScale (per-write cost with N registrations armed)\n");
   console.log(renderTable(scaleRows));
 
-  // 4. Control plane of a real agent process.
+  // 4. Control operations of the engine itself (no agent): one by one and batched.
+  const ops = controlOps(dir, QUICK ? 200 : 1000, QUICK ? 3 : 5);
+  results.control_ops = ops;
+  console.log(
+    `\nEngine control operations (${ops.count} registrations, blocking worker; µs per registration, median of rounds)\n`,
+  );
+  console.log(renderTable([
+    ["operation", "µs each"],
+    ["register", String(ops.register_us)],
+    ["unregister", String(ops.unregister_us)],
+    ["registerMany", String(ops.register_many_us ?? "-")],
+    ["unregisterMany", String(ops.unregister_many_us ?? "-")],
+  ]));
+
+  // 5. Control plane of a real agent process.
   const cp = await controlPlane();
   results.control_plane = cp;
   console.log("\nControl plane (agent process, journal fsync'd per change)\n");

@@ -105,6 +105,8 @@ export class Agent {
       canaryPeriodUs: config.canaryPeriodUs,
       pollMode: config.pollMode,
       spinBudgetUs: config.spinBudgetUs,
+      shard: config.shard,
+      cpus: config.cpus,
     });
     const journal = Journal.open(journalPath(config));
     const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { POLL_MODES, type PollMode } from "./native/engine.ts";
+import { POLL_MODES, type PollMode, SHARD_MODES, type ShardMode } from "./native/engine.ts";
 
 export interface AgentConfig {
   /** Journal, simulated host and the default socket live here. */
@@ -43,6 +43,20 @@ export interface AgentConfig {
   workers: number;
   pollMode: PollMode;
   spinBudgetUs: number;
+  /**
+   * Which worker watches a new eventfd: "round-robin" (default), or "device" — by a hash of
+   * its BAR's device, so that every write to one device is made by one worker, in order
+   * (--shard, $IOEVENTD_SHARD).
+   */
+  shard: ShardMode;
+  /**
+   * CPU ids the workers are pinned to: worker i runs on cpus[i % cpus.length] only; [] (the
+   * default) pins nothing (--cpus 0,1, $IOEVENTD_CPUS). Nothing is chosen automatically:
+   * to keep a device's writes on its NUMA node (ListDevices reports a device's numaNode),
+   * list CPUs of that node here (/sys/devices/system/node/node<N>/cpulist), and with
+   * shard "device" its writes stay on one of them.
+   */
+  cpus: number[];
   /** Period of the canary that measures dispatch latency; 0 disables it. */
   canaryPeriodUs: number;
   rescanIntervalMs: number;
@@ -81,6 +95,8 @@ export function defaultConfig(
     workers: 1,
     pollMode: "block",
     spinBudgetUs: 50,
+    shard: "round-robin",
+    cpus: [],
     canaryPeriodUs: 10_000,
     rescanIntervalMs: 5_000,
     reflection: true,
@@ -112,6 +128,8 @@ const ENV: Record<string, keyof AgentConfig> = {
   IOEVENTD_DENY: "deny",
   IOEVENTD_WORKERS: "workers",
   IOEVENTD_POLL_MODE: "pollMode",
+  IOEVENTD_SHARD: "shard",
+  IOEVENTD_CPUS: "cpus",
   IOEVENTD_MAX_PER_DEVICE: "maxPerDevice",
   IOEVENTD_MAX_PER_OWNER: "maxPerOwner",
   IOEVENTD_ALLOW_INSECURE_TCP: "allowInsecureTcp",
@@ -120,7 +138,19 @@ const ENV: Record<string, keyof AgentConfig> = {
   IOEVENTD_RATE_LIMIT_PER_SECOND: "rateLimitPerSecond",
 };
 
+/** "0,1,4-7" → [0, 1, 4, 5, 6, 7]; anything else in the list becomes NaN (refused later). */
+export function parseCpuList(value: string): number[] {
+  return value.split(",").map((s) => s.trim()).filter(Boolean).flatMap((part) => {
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    if (!range) return [/^\d+$/.test(part) ? Number(part) : NaN];
+    const [from, to] = [Number(range[1]), Number(range[2])];
+    if (to < from || to - from > 1023) return [NaN];
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
+}
+
 function coerce(key: keyof AgentConfig, value: string, base: AgentConfig): unknown {
+  if (key === "cpus") return parseCpuList(value);
   const current = base[key];
   if (Array.isArray(current)) return value.split(",").map((s) => s.trim()).filter(Boolean);
   if (typeof current === "number") return Number(value);
@@ -132,6 +162,13 @@ function coerce(key: keyof AgentConfig, value: string, base: AgentConfig): unkno
 export function checkConfig(c: AgentConfig): AgentConfig {
   const errors: string[] = [];
   if (!POLL_MODES.includes(c.pollMode)) errors.push(`pollMode must be one of ${POLL_MODES}`);
+  if (!SHARD_MODES.includes(c.shard)) errors.push(`shard must be one of ${SHARD_MODES}`);
+  if (
+    !Array.isArray(c.cpus) || c.cpus.length > 1024 ||
+    c.cpus.some((n) => !Number.isInteger(n) || n < 0 || n > 1023)
+  ) {
+    errors.push("cpus must be a list of CPU ids (0..1023), e.g. --cpus 0,1 or 2-5");
+  }
   for (const [k, min] of [["workers", 1], ["maxPerDevice", 1], ["maxPerOwner", 1]] as const) {
     if (!Number.isInteger(c[k]) || c[k] < min) errors.push(`${k} must be an integer >= ${min}`);
   }
@@ -189,6 +226,8 @@ export function loadConfig(args: string[]): AgentConfig {
       deny: { type: "string", multiple: true },
       workers: { type: "string" },
       "poll-mode": { type: "string" },
+      shard: { type: "string" },
+      cpus: { type: "string" },
       "max-per-device": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -222,6 +261,8 @@ export function loadConfig(args: string[]): AgentConfig {
   if (values.deny) config.deny = values.deny;
   if (values.workers) config.workers = Number(values.workers);
   if (values["poll-mode"]) config.pollMode = values["poll-mode"] as PollMode;
+  if (values.shard) config.shard = values.shard as ShardMode;
+  if (values.cpus !== undefined) config.cpus = parseCpuList(values.cpus);
   if (values["max-per-device"]) config.maxPerDevice = Number(values["max-per-device"]);
   if (values["tls-cert"] || values["tls-key"] || values["tls-ca"]) {
     config.tls = {

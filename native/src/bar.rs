@@ -32,6 +32,48 @@ pub enum Origin {
 pub struct Mapping {
     origin: Origin,
     map: sys::Mmap,
+    device: u64,
+}
+
+/// FNV-1a (64 bit): a stable hash, the same in every process and build.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The device a BAR file belongs to: the canonical directory holding it (for a sysfs
+/// `resourceN`, the PCI device's directory under `/sys/devices`).
+fn file_device_key(canonical: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    canonical
+        .parent()
+        .unwrap_or(canonical)
+        .as_os_str()
+        .as_bytes()
+        .to_vec()
+}
+
+/// The device a VFIO device descriptor belongs to: its sysfs directory
+/// (`vfio-device-syspath:` in fdinfo, newer kernels), the same key as its `resourceN`
+/// files; else what `/proc/self/fd/<fd>` names (`/dev/vfio/devices/vfioN` for a cdev
+/// open; group-opened devices all read `anon_inode:[vfio-device]` and so share one key).
+fn vfio_device_key(device: RawFd) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let syspath = std::fs::read_to_string(format!("/proc/self/fdinfo/{device}"))
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("vfio-device-syspath:"))
+                .map(|p| p.trim().to_owned())
+        });
+    if let Some(p) = syspath {
+        let canonical = std::fs::canonicalize(&p).unwrap_or_else(|_| PathBuf::from(&p));
+        return canonical.as_os_str().as_bytes().to_vec();
+    }
+    std::fs::read_link(format!("/proc/self/fd/{device}"))
+        .map(|t| t.as_os_str().as_bytes().to_vec())
+        .unwrap_or_default()
 }
 
 impl Mapping {
@@ -51,9 +93,11 @@ impl Mapping {
             return Err(Errno::EINVAL);
         }
         let map = sys::Mmap::map_shared(file.as_raw_fd(), len)?;
+        let device = fnv1a(&file_device_key(&path));
         Ok(Arc::new(Mapping {
             origin: Origin::File(path),
             map,
+            device,
         }))
     }
 
@@ -71,6 +115,7 @@ impl Mapping {
         }
         let len = usize::try_from(info.size).map_err(|_| Errno::EINVAL)?;
         let map = sys::Mmap::map_shared_at(device, len, info.offset)?;
+        let key = fnv1a(&vfio_device_key(device));
         let device = sys::dup(device)?;
         Ok(Arc::new(Mapping {
             origin: Origin::Vfio {
@@ -79,6 +124,7 @@ impl Mapping {
                 info,
             },
             map,
+            device: key,
         }))
     }
 
@@ -88,6 +134,12 @@ impl Mapping {
             Origin::File(p) => Some(p),
             Origin::Vfio { .. } => None,
         }
+    }
+
+    /// Hash of the device this BAR belongs to (`shard = device` picks a worker with it):
+    /// FNV-1a of the directory holding the BAR file, or of a VFIO device's sysfs path.
+    pub fn device_hash(&self) -> u64 {
+        self.device
     }
 
     /// Where the mapping comes from.
@@ -273,6 +325,31 @@ mod tests {
         );
         assert!(t.is_empty());
         std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn device_hash_is_the_directory_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("ioeventd-bar-{}-dev", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in ["resource0", "resource2"] {
+            std::fs::write(dir.join(n), [0u8; 64]).unwrap();
+        }
+        let other = temp_file("otherdev", 64);
+        let t = BarTable::default();
+        let a = t.acquire(&dir.join("resource0")).unwrap();
+        let b = t.acquire(&dir.join("resource2")).unwrap();
+        let c = t.acquire(&other).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!(a.device_hash(), b.device_hash(), "two BARs of one device");
+        assert_eq!(
+            a.device_hash(),
+            fnv1a(dir.canonicalize().unwrap().to_str().unwrap().as_bytes())
+        );
+        assert_ne!(a.device_hash(), c.device_hash());
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_file(&other).unwrap();
     }
 
     #[test]

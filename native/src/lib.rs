@@ -15,7 +15,7 @@ pub mod sys;
 pub mod vfio;
 pub mod worker;
 
-use engine::{Config, Engine, RegisterRequest, VfioMode, VfioRegisterRequest};
+use engine::{Config, Engine, RegisterRequest, Request, ShardMode, VfioMode, VfioRegisterRequest};
 use std::ffi::OsStr;
 use std::os::fd::IntoRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -71,15 +71,49 @@ pub extern "C" fn ioeventd_engine_open(
 ) -> i64 {
     ret_i64((|| {
         let poll_mode = PollMode::from_u32(poll_mode).ok_or(Errno::EINVAL)?;
-        let e = Engine::open(Config {
+        open_engine(Config {
             workers,
             canary_period_us,
             poll_mode,
             spin_budget_us,
-        })?;
-        let mut table = engines();
-        table.push(Some(Arc::new(e)));
-        Ok(table.len() as i64)
+            ..Config::default()
+        })
+    })())
+}
+
+fn open_engine(config: Config) -> Result<i64, Errno> {
+    let e = Engine::open(config)?;
+    let mut table = engines();
+    table.push(Some(Arc::new(e)));
+    Ok(table.len() as i64)
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn ioeventd_engine_open2(
+    workers: u32,
+    canary_period_us: u32,
+    poll_mode: u32,
+    spin_budget_us: u32,
+    shard: u32,
+    cpus: *const u32,
+    cpus_len: u64,
+) -> i64 {
+    ret_i64((|| {
+        let poll_mode = PollMode::from_u32(poll_mode).ok_or(Errno::EINVAL)?;
+        let shard = ShardMode::from_u32(shard).ok_or(Errno::EINVAL)?;
+        if cpus_len > sys::CPU_SETSIZE as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let cpus = sys::abi_slice_u32(cpus, cpus_len).ok_or(Errno::EFAULT)?;
+        open_engine(Config {
+            workers,
+            canary_period_us,
+            poll_mode,
+            spin_budget_us,
+            shard,
+            cpus: cpus.to_vec(),
+        })
     })())
 }
 
@@ -154,6 +188,137 @@ pub extern "C" fn ioeventd_register(
 #[no_mangle]
 pub extern "C" fn ioeventd_unregister(engine: u64, id: u64) -> i32 {
     ret_i32(self::engine(engine).and_then(|e| e.unregister(id)))
+}
+
+/// `u64`s per `ioeventd_register_batch` record (see README.md).
+pub const BATCH_RECORD_U64S: usize = 13;
+/// Record kinds of `ioeventd_register_batch`.
+const BATCH_KIND_FILE: u64 = 1;
+const BATCH_KIND_VFIO: u64 = 2;
+
+/// A record word holding an `i32` (sign-extended to 64 bits); `EINVAL` for anything else.
+fn batch_i32(v: u64) -> Result<i32, Errno> {
+    i32::try_from(v as i64).map_err(|_| Errno::EINVAL)
+}
+
+/// The NUL-terminated path at `offset` in `strings`, without its NUL.
+fn batch_path(strings: &[u8], offset: u64) -> Result<&[u8], Errno> {
+    let rest = usize::try_from(offset)
+        .ok()
+        .and_then(|o| strings.get(o..))
+        .ok_or(Errno::EFAULT)?;
+    let end = rest.iter().position(|&b| b == 0).ok_or(Errno::EFAULT)?;
+    Ok(&rest[..end])
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_register_batch(
+    engine: u64,
+    recs: *mut u64,
+    count: u64,
+    strings: *const u8,
+    strings_len: u64,
+) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        if count > engine::MAX_BATCH as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let words = count * BATCH_RECORD_U64S as u64;
+        let recs = sys::abi_slice_mut(recs, words).ok_or(Errno::EFAULT)?;
+        let strings = sys::abi_bytes(strings, strings_len).ok_or(Errno::EFAULT)?;
+        // Parse every record; a malformed one is answered at once, the rest go as a batch.
+        let mut reqs: Vec<Request<'_>> = Vec::with_capacity(count as usize);
+        let mut slots: Vec<Result<usize, Errno>> = Vec::with_capacity(count as usize);
+        for r in recs.chunks_exact(BATCH_RECORD_U64S) {
+            let parsed = (|| {
+                // No word is truncated into a valid value.
+                let width = u32::try_from(r[4]).map_err(|_| Errno::EINVAL)?;
+                let (efd, pid) = (batch_i32(r[6])?, batch_i32(r[7])?);
+                match r[0] {
+                    BATCH_KIND_FILE => Ok(Request::File(RegisterRequest {
+                        bar_path: Path::new(OsStr::from_bytes(batch_path(strings, r[1])?)),
+                        offset: r[3],
+                        width,
+                        data: r[5],
+                        efd,
+                        pid,
+                        pid_start: r[8],
+                    })),
+                    BATCH_KIND_VFIO => Ok(Request::Vfio(VfioRegisterRequest {
+                        device: batch_i32(r[1])?,
+                        region: u32::try_from(r[2]).map_err(|_| Errno::EINVAL)?,
+                        offset: r[3],
+                        width,
+                        data: r[5],
+                        efd,
+                        pid,
+                        pid_start: r[8],
+                        mode: u32::try_from(r[9])
+                            .ok()
+                            .and_then(VfioMode::from_u32)
+                            .ok_or(Errno::EINVAL)?,
+                    })),
+                    _ => Err(Errno::EINVAL),
+                }
+            })();
+            slots.push(parsed.map(|req| {
+                reqs.push(req);
+                reqs.len() - 1
+            }));
+        }
+        let results = e.register_batch(&reqs);
+        let mut ok = 0i64;
+        for (rec, slot) in recs.chunks_exact_mut(BATCH_RECORD_U64S).zip(slots) {
+            let r = slot.and_then(|i| results[i]);
+            match r {
+                Ok(id) => {
+                    ok += 1;
+                    rec[10] = id;
+                    rec[11] = e.backend(id).map(|b| b as u64).unwrap_or(0);
+                    rec[12] = e.worker_of(id).map(|w| w as u64).unwrap_or(u64::MAX);
+                }
+                Err(err) => {
+                    rec[10] = err.to_abi() as u64;
+                    rec[11] = 0;
+                    rec[12] = u64::MAX;
+                }
+            }
+        }
+        Ok(ok)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_unregister_batch(engine: u64, recs: *mut u64, count: u64) -> i64 {
+    ret_i64((|| {
+        let e = self::engine(engine)?;
+        if count > engine::MAX_BATCH as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let recs = sys::abi_slice_mut(recs, count * 2).ok_or(Errno::EFAULT)?;
+        let ids: Vec<u64> = recs.chunks_exact(2).map(|r| r[0]).collect();
+        let results = e.unregister_batch(&ids);
+        let mut ok = 0i64;
+        for (rec, r) in recs.chunks_exact_mut(2).zip(results) {
+            rec[1] = match r {
+                Ok(()) => {
+                    ok += 1;
+                    0
+                }
+                Err(err) => err.to_abi() as u64,
+            };
+        }
+        Ok(ok)
+    })())
+}
+
+#[no_mangle]
+pub extern "C" fn ioeventd_registration_worker(engine: u64, id: u64) -> i32 {
+    match self::engine(engine).and_then(|e| e.worker_of(id)) {
+        Ok(w) => w as i32,
+        Err(e) => -e.0,
+    }
 }
 
 #[no_mangle]

@@ -8,6 +8,7 @@ use std::ffi::{c_int, c_long, c_ulong, c_void};
 use std::fmt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("ioeventd_native supports x86_64 Linux only");
@@ -104,6 +105,10 @@ const SYS_PIDFD_OPEN: c_long = 434;
 const SYS_PIDFD_GETFD: c_long = 438;
 const SYS_KCMP: c_long = 312;
 const KCMP_FILE: c_long = 0;
+/// `preadv2` flag: fail with `EAGAIN` instead of blocking (per call, not per file).
+const RWF_NOWAIT: c_int = 0x8;
+/// Bits in a `cpu_set_t` (glibc's `CPU_SETSIZE`): the largest CPU id accepted is one less.
+pub const CPU_SETSIZE: usize = 1024;
 
 /// `struct epoll_event` (packed on x86_64).
 #[repr(C, packed)]
@@ -119,6 +124,12 @@ impl EpollEvent {
     pub fn token(&self) -> u64 {
         self.data
     }
+}
+
+#[repr(C)]
+struct IoVec {
+    base: *mut c_void,
+    len: usize,
 }
 
 #[repr(C)]
@@ -184,6 +195,15 @@ mod ffi {
             timeout: c_int,
         ) -> c_int;
         pub fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
+        pub fn preadv2(
+            fd: c_int,
+            iov: *const IoVec,
+            iovcnt: c_int,
+            offset: i64,
+            flags: c_int,
+        ) -> isize;
+        pub fn sched_setaffinity(pid: c_int, size: usize, mask: *const u64) -> c_int;
+        pub fn sched_getaffinity(pid: c_int, size: usize, mask: *mut u64) -> c_int;
         pub fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
         pub fn close(fd: c_int) -> c_int;
         pub fn dup2(old: c_int, new: c_int) -> c_int;
@@ -266,6 +286,56 @@ pub fn read_u64(fd: RawFd) -> SysResult<u64> {
     }
 }
 
+/// Whether `preadv2(RWF_NOWAIT)` was refused with `EOPNOTSUPP` (an eventfd without
+/// `FMODE_NOWAIT`, kernels before 5.11): from then on [`read_counter`] polls first.
+static NOWAIT_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// `preadv2(fd, [8 bytes], 1, -1, RWF_NOWAIT)`: reads an eventfd counter without blocking
+/// and without touching the file's `O_NONBLOCK` (a status flag of the open file
+/// description, which a duplicated eventfd shares with the process it came from).
+/// `EAGAIN` when the counter is 0.
+#[inline]
+pub fn read_u64_nowait(fd: RawFd) -> SysResult<u64> {
+    let mut v: u64 = 0;
+    let iov = IoVec {
+        base: (&mut v as *mut u64).cast(),
+        len: 8,
+    };
+    // SAFETY: one iovec describing a live, writable local of exactly 8 bytes; offset -1
+    // means "the current position" (eventfds have none to move).
+    let n = unsafe { ffi::preadv2(fd, &iov, 1, -1, RWF_NOWAIT) };
+    if n == 8 {
+        Ok(v)
+    } else if n < 0 {
+        Err(Errno::last())
+    } else {
+        Err(Errno::EIO)
+    }
+}
+
+/// Reads an eventfd counter without blocking and without changing its file flags:
+/// [`read_u64_nowait`]; where the kernel refuses `RWF_NOWAIT` for eventfds (`EOPNOTSUPP`),
+/// `poll(0)` then `read` (which could block only if another reader drained the counter in
+/// between). `EAGAIN` when nothing is pending.
+#[inline]
+pub fn read_counter(fd: RawFd) -> SysResult<u64> {
+    if !NOWAIT_UNSUPPORTED.load(Ordering::Relaxed) {
+        match read_u64_nowait(fd) {
+            Err(Errno::EOPNOTSUPP) => NOWAIT_UNSUPPORTED.store(true, Ordering::Relaxed),
+            r => return r,
+        }
+    }
+    if !poll_readable(fd, 0)? {
+        return Err(Errno::EAGAIN);
+    }
+    read_u64(fd)
+}
+
+/// Whether [`read_counter`] had to fall back to poll-then-read on this kernel.
+pub fn nowait_unsupported() -> bool {
+    NOWAIT_UNSUPPORTED.load(Ordering::Relaxed)
+}
+
 /// Writes an 8-byte value (signals an eventfd).
 #[inline]
 pub fn write_u64(fd: RawFd, v: u64) -> SysResult<()> {
@@ -319,6 +389,20 @@ pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
     Ok((own_fd(fds[0]), own_fd(fds[1])))
 }
 
+/// Whether the open file is already non-blocking (QEMU creates its eventfds with
+/// `EFD_NONBLOCK`): then a plain `read` cannot block and is cheaper than `RWF_NOWAIT`.
+pub fn is_nonblocking(fd: RawFd) -> SysResult<bool> {
+    // SAFETY: fcntl with integer arguments only.
+    let fl = check(unsafe { ffi::fcntl(fd, F_GETFL) })?;
+    Ok(fl & O_NONBLOCK != 0)
+}
+
+/// Reads an eventfd counter that is known to be non-blocking (`EAGAIN` when empty).
+#[inline]
+pub fn read_counter_nonblocking(fd: RawFd) -> SysResult<u64> {
+    read_u64(fd)
+}
+
 /// Adds `O_NONBLOCK` to the file status flags. Note: these flags live on the open file
 /// description, so a descriptor duplicated from another process shares them.
 pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {
@@ -327,6 +411,17 @@ pub fn set_nonblocking(fd: RawFd) -> SysResult<()> {
     if fl & O_NONBLOCK == 0 {
         // SAFETY: as above.
         check(unsafe { ffi::fcntl(fd, F_SETFL, fl | O_NONBLOCK) })?;
+    }
+    Ok(())
+}
+
+/// Removes `O_NONBLOCK` from the file status flags (tests; see [`set_nonblocking`]).
+pub fn clear_nonblocking(fd: RawFd) -> SysResult<()> {
+    // SAFETY: fcntl with integer arguments only.
+    let fl = check(unsafe { ffi::fcntl(fd, F_GETFL) })?;
+    if fl & O_NONBLOCK != 0 {
+        // SAFETY: as above.
+        check(unsafe { ffi::fcntl(fd, F_SETFL, fl & !O_NONBLOCK) })?;
     }
     Ok(())
 }
@@ -490,6 +585,40 @@ pub fn pidfd_getfd(pidfd: RawFd, fd: i32) -> SysResult<OwnedFd> {
     // SAFETY: raw syscall with integer arguments; the result is a new descriptor or -1.
     let r = unsafe { ffi::syscall(SYS_PIDFD_GETFD, pidfd as c_long, fd as c_long, 0 as c_long) };
     new_fd(if r < 0 { -1 } else { r as c_int })
+}
+
+// ---- CPU affinity ----
+
+const CPU_SET_WORDS: usize = CPU_SETSIZE / 64;
+
+/// Pins the calling thread to `cpus` (`sched_setaffinity(0, ..)`). `EINVAL` for an empty
+/// list, an id >= [`CPU_SETSIZE`], or a set with no CPU this thread may run on.
+pub fn pin_current_thread(cpus: &[u32]) -> SysResult<()> {
+    let mut mask = [0u64; CPU_SET_WORDS];
+    if cpus.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    for &c in cpus {
+        let c = c as usize;
+        if c >= CPU_SETSIZE {
+            return Err(Errno::EINVAL);
+        }
+        mask[c / 64] |= 1 << (c % 64);
+    }
+    // SAFETY: `mask` is a live cpu_set_t of exactly `size_of_val(&mask)` bytes.
+    check(unsafe { ffi::sched_setaffinity(0, std::mem::size_of_val(&mask), mask.as_ptr()) })
+        .map(|_| ())
+}
+
+/// The CPUs the calling thread may run on (`sched_getaffinity(0, ..)`), ascending.
+pub fn current_thread_cpus() -> SysResult<Vec<u32>> {
+    let mut mask = [0u64; CPU_SET_WORDS];
+    // SAFETY: `mask` is a live, writable cpu_set_t of exactly the size passed.
+    check(unsafe { ffi::sched_getaffinity(0, std::mem::size_of_val(&mask), mask.as_mut_ptr()) })?;
+    Ok((0..CPU_SETSIZE)
+        .filter(|&c| mask[c / 64] & (1 << (c % 64)) != 0)
+        .map(|c| c as u32)
+        .collect())
 }
 
 // ---- kcmp ----
@@ -831,6 +960,40 @@ pub(crate) fn abi_slice_mut<'a>(ptr: *mut u64, cap: u64) -> Option<&'a mut [u64]
     // SAFETY: C ABI contract: a non-null `ptr` points to `cap` writable u64s owned by the
     // caller for the duration of the call (checked: non-null, aligned, size in range).
     Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// The caller's `(ptr, len)` u32 array; `None` when `ptr` is null (or misaligned) and `len`
+/// is non-zero, an empty slice when `len` is 0.
+pub(crate) fn abi_slice_u32<'a>(ptr: *const u32, len: u64) -> Option<&'a [u32]> {
+    if len == 0 {
+        return Some(&[]);
+    }
+    if ptr.is_null() || !(ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
+        return None;
+    }
+    let len = usize::try_from(len).ok()?;
+    if len > isize::MAX as usize / 4 {
+        return None;
+    }
+    // SAFETY: C ABI contract: a non-null `ptr` points to `len` readable u32s owned by the
+    // caller for the duration of the call (checked: non-null, aligned, size in range).
+    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// The caller's `(ptr, len)` byte buffer; `None` when `ptr` is null and `len` is non-zero.
+pub(crate) fn abi_bytes<'a>(ptr: *const u8, len: u64) -> Option<&'a [u8]> {
+    if len == 0 {
+        return Some(&[]);
+    }
+    if ptr.is_null() {
+        return None;
+    }
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= isize::MAX as usize)?;
+    // SAFETY: C ABI contract: a non-null `ptr` points to `len` readable bytes owned by the
+    // caller for the duration of the call.
+    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// The caller's NUL-terminated string as bytes (without the NUL); `None` when null.

@@ -1,7 +1,11 @@
 //! One epoll loop per worker thread. The worker alone owns its registrations; control
-//! operations (add, remove, stop) reach it through a queue plus a control eventfd, and are
-//! processed only between two batches of epoll events. So when a removal is acknowledged,
-//! no write for it is in flight and none can happen again.
+//! operations (batches of watch / attach / detach, stop) reach it through a queue plus a
+//! control eventfd, and are processed only between two batches of epoll events. So when a
+//! removal is acknowledged, no write for it is in flight and none can happen again.
+//!
+//! One epoll entry per eventfd: several registrations on the same eventfd (the kernel
+//! allows that — each of its virqfds gets the wake-up) are the targets of one entry, all
+//! written, in registration order, on each wake-up.
 //!
 //! epoll user data = `generation << 32 | slot index`; a slot's generation changes when it
 //! is freed, so a stale token can never reach a recycled slot.
@@ -12,8 +16,8 @@ use crate::sys::{self, EpollEvent, Errno, SysResult};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -58,23 +62,105 @@ impl PollMode {
     }
 }
 
-/// A registration handed to a worker.
-pub(crate) struct NewRegistration {
-    /// Raw descriptor; the worker takes ownership only once it is in its epoll set.
-    pub efd: RawFd,
+/// One write performed on every wake-up of a watched eventfd: a registration.
+pub(crate) struct Target {
+    /// The engine's registration id.
+    pub id: u64,
     pub cell: MmioCell,
     pub data: u64,
     pub stats: Arc<RegStats>,
 }
 
-/// Control operations, processed by the worker between batches.
+/// Which watched eventfd an [`Op::Attach`] adds to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Group {
+    /// One this worker already watches (its token).
+    Token(u64),
+    /// The one an [`Op::Watch`] earlier in the same batch starts (its index in the batch).
+    Item(usize),
+}
+
+/// One control operation; a batch of them is applied in order between two batches of
+/// epoll events. Each yields a `SysResult<u64>`.
+pub(crate) enum Op {
+    /// Watch a new eventfd with its first target; yields the eventfd's token. The worker
+    /// owns `efd` once it is in its epoll set (on failure it stays with the caller).
+    Watch { efd: RawFd, target: Target },
+    /// Add a target to a watched eventfd (written after the ones before it); yields the
+    /// eventfd's token.
+    Attach { group: Group, target: Target },
+    /// Remove target `id` from eventfd `token`: yields 1 when it was the last (the epoll
+    /// entry is deleted and the eventfd closed), else 0. Once acknowledged, no write for
+    /// `id` is in flight and none will happen again.
+    Detach { token: u64, id: u64 },
+}
+
+/// Control messages, processed by the worker between batches of events.
 pub(crate) enum ControlOp {
-    /// Arm a registration; replies with its token.
-    Add(NewRegistration, SyncSender<SysResult<u64>>),
-    /// Disarm, close the eventfd, drop the BAR reference; replies once done.
-    Remove(u64, SyncSender<SysResult<()>>),
+    /// Apply the ops in order; reply with one result per op.
+    Batch(Vec<Op>, Replier),
     /// Leave the loop (dropping every registration).
     Stop,
+}
+
+/// One result per op of a batch, in order.
+pub(crate) type BatchResult = Vec<SysResult<u64>>;
+
+/// How long a caller spins on [`Reply::done`] before it sleeps on the condvar: longer than
+/// a wake-up of an idle worker plus a batch, so that the answer usually arrives while
+/// spinning (a sleeping caller costs a second futex wake-up). Not on a single CPU.
+const REPLY_SPIN: Duration = Duration::from_micros(100);
+
+fn spin_allowed() -> bool {
+    static MULTI_CPU: OnceLock<bool> = OnceLock::new();
+    *MULTI_CPU.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() > 1)
+            .unwrap_or(false)
+    })
+}
+
+/// The answer slot of one batch: written once by the worker, waited for by the caller.
+pub(crate) struct Reply {
+    done: AtomicBool,
+    value: Mutex<Option<SysResult<BatchResult>>>,
+    cv: Condvar,
+}
+
+impl Reply {
+    fn new() -> Arc<Reply> {
+        Arc::new(Reply {
+            done: AtomicBool::new(false),
+            value: Mutex::new(None),
+            cv: Condvar::new(),
+        })
+    }
+
+    fn set(&self, v: SysResult<BatchResult>) {
+        let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        *g = Some(v);
+        self.done.store(true, Ordering::Release);
+        self.cv.notify_all();
+    }
+}
+
+/// The worker's end of a [`Reply`]: answers `EBADF` if dropped unanswered.
+pub(crate) struct Replier(Option<Arc<Reply>>);
+
+impl Replier {
+    fn send(mut self, v: BatchResult) {
+        if let Some(r) = self.0.take() {
+            r.set(Ok(v));
+        }
+    }
+}
+
+impl Drop for Replier {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.set(Err(Errno::EBADF));
+        }
+    }
 }
 
 /// The dispatch-latency probe of one worker.
@@ -116,26 +202,47 @@ impl WorkerShared {
         sys::write_u64(self.control_efd.as_raw_fd(), 1)
     }
 
-    /// Queues an operation and waits for the worker's reply. `EBADF` when the worker is
-    /// gone (the reply channel was dropped unanswered).
-    pub fn call<T>(
-        &self,
-        make: impl FnOnce(SyncSender<SysResult<T>>) -> ControlOp,
-    ) -> SysResult<T> {
-        let (tx, rx): (_, Receiver<SysResult<T>>) = sync_channel(1);
+    /// Queues a batch and wakes the worker; [`WorkerShared::wait`] collects the answer, so
+    /// that a caller can hand batches to several workers before waiting for any.
+    pub fn submit(&self, ops: Vec<Op>) -> SysResult<Arc<Reply>> {
         if !self.running.load(Ordering::Acquire) {
             return Err(Errno::EBADF);
         }
-        self.send(make(tx))?;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(r) => return r,
-                Err(RecvTimeoutError::Disconnected) => return Err(Errno::EBADF),
-                // A worker that died never answers; its queued op is simply left behind.
-                Err(RecvTimeoutError::Timeout) if !self.running.load(Ordering::Acquire) => {
-                    return Err(Errno::EBADF)
+        let reply = Reply::new();
+        self.send(ControlOp::Batch(ops, Replier(Some(reply.clone()))))?;
+        Ok(reply)
+    }
+
+    /// Waits for the answer to a submitted batch: spins on its `done` flag for up to
+    /// [`REPLY_SPIN`], then sleeps on its condvar. `EBADF` when the worker is gone.
+    pub fn wait(&self, reply: &Reply) -> SysResult<BatchResult> {
+        if spin_allowed() {
+            let t0 = Instant::now();
+            'spin: loop {
+                for _ in 0..64 {
+                    if reply.done.load(Ordering::Acquire) {
+                        break 'spin;
+                    }
+                    std::hint::spin_loop();
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                if t0.elapsed() >= REPLY_SPIN {
+                    break;
+                }
+            }
+        }
+        let mut g = reply.value.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(v) = g.take() {
+                return v;
+            }
+            let (next, timeout) = reply
+                .cv
+                .wait_timeout(g, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner());
+            g = next;
+            // A worker that died never answers; its queued batch is simply left behind.
+            if timeout.timed_out() && !self.running.load(Ordering::Acquire) && g.is_none() {
+                return Err(Errno::EBADF);
             }
         }
     }
@@ -148,17 +255,19 @@ impl WorkerShared {
     }
 }
 
-struct Registration {
+/// A watched eventfd and the writes its wake-ups perform, in registration order.
+struct Source {
     efd: OwnedFd,
-    cell: MmioCell,
-    data: u64,
-    stats: Arc<RegStats>,
+    /// The VMM opened it non-blocking: a plain read is safe and ~60 ns cheaper than
+    /// `RWF_NOWAIT` (the flag is the VMM's; the engine never changes it).
+    nonblocking: bool,
+    targets: Vec<Target>,
 }
 
 #[derive(Default)]
 struct Slot {
     generation: u32,
-    reg: Option<Registration>,
+    src: Option<Source>,
 }
 
 struct Worker {
@@ -179,12 +288,14 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
-/// Sets up the worker's epoll set and starts its thread.
+/// Sets up the worker's epoll set and starts its thread, pinned to `cpu` when given (the
+/// thread pins itself before it serves anything; its refusal is returned here).
 pub(crate) fn spawn(
     name: String,
     shared: Arc<WorkerShared>,
     mode: PollMode,
     spin_budget_us: u32,
+    cpu: Option<u32>,
 ) -> SysResult<JoinHandle<()>> {
     let epfd = sys::epoll_create()?;
     sys::epoll_add(
@@ -208,13 +319,34 @@ pub(crate) fn spawn(
         slots: Vec::new(),
         free: Vec::new(),
     };
-    std::thread::Builder::new()
+    let (ready_tx, ready_rx) = sync_channel::<SysResult<()>>(1);
+    let thread = std::thread::Builder::new()
         .name(name)
-        .spawn(move || worker.run())
+        .spawn(move || {
+            let pinned = cpu.map_or(Ok(()), |c| sys::pin_current_thread(&[c]));
+            let ok = pinned.is_ok();
+            let _ = ready_tx.send(pinned);
+            if ok {
+                worker.run();
+            } else {
+                worker.shared.running.store(false, Ordering::Release);
+            }
+        })
         .map_err(|e| {
             shared.running.store(false, Ordering::Release);
             Errno::from_io(&e)
-        })
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(thread),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(Errno::EIO)
+        }
+    }
 }
 
 #[inline]
@@ -276,8 +408,9 @@ impl Worker {
         }
     }
 
-    /// Serves one registration event: read the counter, one store, counters. Returns
-    /// whether a write happened.
+    /// Serves one watched eventfd: read the counter once (`RWF_NOWAIT`), then every target
+    /// in registration order: one store and its counters each. Returns whether a write
+    /// happened.
     #[inline]
     fn serve(&self, token: u64, wake: Instant, unix_ns: &mut u64) -> bool {
         let index = (token & 0xFFFF_FFFF) as usize;
@@ -288,23 +421,30 @@ impl Worker {
         if slot.generation != generation {
             return false;
         }
-        let Some(reg) = &slot.reg else { return false };
-        let signals = match sys::read_u64(reg.efd.as_raw_fd()) {
+        let Some(src) = &slot.src else { return false };
+        let read = if src.nonblocking {
+            sys::read_counter_nonblocking(src.efd.as_raw_fd())
+        } else {
+            sys::read_counter(src.efd.as_raw_fd())
+        };
+        let signals = match read {
             Ok(v) => v,
-            // EAGAIN: spurious (someone else consumed it); nothing else can fail here.
+            // EAGAIN: spurious (another reader, e.g. the VMM, consumed it first).
             Err(_) => return false,
         };
-        reg.cell.store(reg.data);
-        let done = Instant::now();
-        if *unix_ns == 0 {
-            *unix_ns = unix_now_ns();
+        for t in &src.targets {
+            t.cell.store(t.data);
+            let done = Instant::now();
+            if *unix_ns == 0 {
+                *unix_ns = unix_now_ns();
+            }
+            t.stats.record(signals, *unix_ns);
+            self.shared
+                .stats
+                .service
+                .record(done.duration_since(wake).as_nanos() as u64);
         }
-        reg.stats.record(signals, *unix_ns);
-        self.shared
-            .stats
-            .service
-            .record(done.duration_since(wake).as_nanos() as u64);
-        true
+        !src.targets.is_empty()
     }
 
     fn serve_canary(&self) {
@@ -323,11 +463,9 @@ impl Worker {
         let _ = sys::read_u64(self.shared.control_efd.as_raw_fd());
         while let Some(op) = self.shared.pop() {
             match op {
-                ControlOp::Add(reg, reply) => {
-                    let _ = reply.send(self.add(reg));
-                }
-                ControlOp::Remove(token, reply) => {
-                    let _ = reply.send(self.remove(token));
+                ControlOp::Batch(ops, reply) => {
+                    let results = self.apply(ops);
+                    reply.send(results);
                 }
                 ControlOp::Stop => return true,
             }
@@ -335,7 +473,36 @@ impl Worker {
         false
     }
 
-    fn add(&mut self, new: NewRegistration) -> SysResult<u64> {
+    fn apply(&mut self, ops: Vec<Op>) -> BatchResult {
+        let mut results: BatchResult = Vec::with_capacity(ops.len());
+        for op in ops {
+            let r = match op {
+                Op::Watch { efd, target } => self.watch(efd, target),
+                Op::Attach { group, target } => {
+                    let token = match group {
+                        Group::Token(t) => Ok(t),
+                        // The watch it depends on failed: so does the attach.
+                        Group::Item(k) => results.get(k).copied().unwrap_or(Err(Errno::EINVAL)),
+                    };
+                    token.and_then(|t| self.attach(t, target).map(|()| t))
+                }
+                Op::Detach { token, id } => self.detach(token, id),
+            };
+            results.push(r);
+        }
+        results
+    }
+
+    fn slot_mut(&mut self, token: u64) -> SysResult<&mut Slot> {
+        let index = (token & 0xFFFF_FFFF) as usize;
+        let generation = (token >> 32) as u32;
+        match self.slots.get_mut(index) {
+            Some(s) if s.generation == generation && s.src.is_some() => Ok(s),
+            _ => Err(Errno::ENOENT),
+        }
+    }
+
+    fn watch(&mut self, efd: RawFd, target: Target) -> SysResult<u64> {
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None if self.slots.len() < MAX_SLOTS => {
@@ -347,32 +514,50 @@ impl Worker {
         let slot = &mut self.slots[index];
         let t = token(index as u32, slot.generation);
         // Level-triggered: a counter that is already non-zero is served at once.
-        if let Err(e) = sys::epoll_add(self.epfd.as_raw_fd(), new.efd, sys::EPOLLIN, t) {
+        if let Err(e) = sys::epoll_add(self.epfd.as_raw_fd(), efd, sys::EPOLLIN, t) {
             self.free.push(index as u32);
             return Err(e);
         }
-        slot.reg = Some(Registration {
-            efd: sys::own_fd(new.efd),
-            cell: new.cell,
-            data: new.data,
-            stats: new.stats,
+        slot.src = Some(Source {
+            efd: sys::own_fd(efd),
+            nonblocking: sys::is_nonblocking(efd).unwrap_or(false),
+            targets: vec![target],
         });
         Ok(t)
     }
 
-    fn remove(&mut self, token: u64) -> SysResult<()> {
-        let index = (token & 0xFFFF_FFFF) as usize;
-        let generation = (token >> 32) as u32;
-        let slot = match self.slots.get_mut(index) {
-            Some(s) if s.generation == generation && s.reg.is_some() => s,
-            _ => return Err(Errno::ENOENT),
-        };
-        let reg = slot.reg.take().ok_or(Errno::ENOENT)?;
-        let _ = sys::epoll_del(self.epfd.as_raw_fd(), reg.efd.as_raw_fd());
-        // Closes the eventfd and drops this worker's reference to the BAR.
-        drop(reg);
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(index as u32);
+    fn attach(&mut self, token: u64, target: Target) -> SysResult<()> {
+        let slot = self.slot_mut(token)?;
+        if let Some(src) = &mut slot.src {
+            src.targets.push(target);
+        }
         Ok(())
+    }
+
+    fn detach(&mut self, token: u64, id: u64) -> SysResult<u64> {
+        let index = (token & 0xFFFF_FFFF) as u32;
+        let epfd = self.epfd.as_raw_fd();
+        let slot = self.slot_mut(token)?;
+        let Some(src) = &mut slot.src else {
+            return Err(Errno::ENOENT);
+        };
+        let at = src
+            .targets
+            .iter()
+            .position(|t| t.id == id)
+            .ok_or(Errno::ENOENT)?;
+        // Drops this target's reference to its BAR.
+        drop(src.targets.remove(at));
+        if !src.targets.is_empty() {
+            return Ok(0);
+        }
+        if let Some(src) = slot.src.take() {
+            let _ = sys::epoll_del(epfd, src.efd.as_raw_fd());
+            // Closes the eventfd.
+            drop(src);
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index);
+        Ok(1)
     }
 }

@@ -213,3 +213,173 @@ fn vfio_additions_on_a_host_without_the_device() {
     assert_eq!(ioeventd_source_close(other), 0);
     assert_eq!(ioeventd_engine_close(h), 0);
 }
+
+#[test]
+fn open2_shard_pinning_and_the_longer_info() {
+    let cpus = [0u32];
+    let h = ioeventd_engine_open2(2, 0, 0, 0, 1, cpus.as_ptr(), 1);
+    assert!(h > 0, "{h}");
+    let h = h as u64;
+    let mut info = [9u64; 16];
+    assert_eq!(ioeventd_engine_info(h, info.as_mut_ptr(), 16), 11);
+    assert_eq!(info[..11], [2, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0]);
+    assert_eq!(info[11], 9, "nothing written past the fields");
+    assert_eq!(ioeventd_engine_close(h), 0);
+    // Unpinned, round-robin: the same as engine_open.
+    let h = ioeventd_engine_open2(1, 0, 2, 10, 0, ptr::null(), 0) as u64;
+    assert_eq!(ioeventd_engine_info(h, info.as_mut_ptr(), 16), 11);
+    assert_eq!(info[..11], [1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0]);
+    assert_eq!(ioeventd_engine_close(h), 0);
+    assert_eq!(
+        ioeventd_engine_open2(1, 0, 0, 0, 2, ptr::null(), 0),
+        EINVAL,
+        "shard"
+    );
+    assert_eq!(
+        ioeventd_engine_open2(1, 0, 3, 0, 0, ptr::null(), 0),
+        EINVAL,
+        "poll"
+    );
+    assert_eq!(ioeventd_engine_open2(1, 0, 0, 0, 0, ptr::null(), 1), EFAULT);
+    let huge = [4096u32];
+    assert_eq!(
+        ioeventd_engine_open2(1, 0, 0, 0, 0, huge.as_ptr(), 1),
+        EINVAL
+    );
+    assert_eq!(
+        ioeventd_engine_open2(1, 0, 0, 0, 0, huge.as_ptr(), 4096),
+        EINVAL
+    );
+}
+
+/// One `ioeventd_register_batch` record (13 u64, README.md).
+fn file_record(path_at: u64, offset: u64, width: u64, data: u64, efd: i32) -> [u64; 13] {
+    let mut r = [0u64; 13];
+    r[0] = 1;
+    r[1] = path_at;
+    r[3] = offset;
+    r[4] = width;
+    r[5] = data;
+    r[6] = efd as i64 as u64;
+    r
+}
+
+#[test]
+fn register_and_unregister_batch_through_the_abi() {
+    const EEXIST: u64 = -17i64 as u64;
+    const EMEDIUMTYPE: u64 = -124i64 as u64;
+    let h = ioeventd_engine_open(2, 0, 0, 0) as u64;
+    let bar = TempBar::new("abi-batch", 4096);
+    let other = TempBar::new("abi-batch2", 4096);
+    // Two NUL-terminated paths in one buffer.
+    let mut strings = bar.path().as_os_str().as_bytes().to_vec();
+    strings.push(0);
+    let second = strings.len() as u64;
+    strings.extend_from_slice(other.path().as_os_str().as_bytes());
+    strings.push(0);
+    let a = ioeventd_eventfd_create(0);
+    let a_dup = {
+        let mut out = [0u64; 3];
+        ioeventd_source_acquire(std::process::id() as i32, a, 0, 0, out.as_mut_ptr()) as i32
+    };
+    let b = ioeventd_eventfd_create(0);
+    let spare = ioeventd_eventfd_create(0);
+    let (pr, _pw) = ioeventd_native::sys::pipe().unwrap();
+    use std::os::fd::AsRawFd;
+    let mut recs: Vec<u64> = [
+        file_record(0, 0x10, 4, 0xAAAA_0001, a),
+        file_record(second, 0x20, 8, 0xBBBB_0002, b),
+        file_record(0, 0x30, 4, 0xAAAA_0003, a_dup), // a's eventfd again: joins it
+        file_record(0, 0x40, 4, 1, a),               // the same local fd twice
+        file_record(0, 0x50, 3, 1, b),               // width
+        file_record(strings.len() as u64, 0x60, 4, 1, b), // path outside the buffer
+        file_record(0, 0x70, 4, 1, pr.as_raw_fd()),  // not an eventfd
+        {
+            let mut r = file_record(0, 0, 4, 1, b);
+            r[0] = 7; // unknown kind
+            r
+        },
+        {
+            let mut r = file_record(0, 0x80, 4, 1, b);
+            r[6] = 1 << 40; // not an i32: never truncated into a valid fd
+            r
+        },
+        {
+            // A VFIO record whose "device" is not a VFIO device.
+            let mut r = file_record(0, 0x90, 4, 1, spare);
+            r[0] = 2;
+            r[1] = pr.as_raw_fd() as u64;
+            r
+        },
+    ]
+    .concat();
+    let n = (recs.len() / 13) as u64;
+    let ok = ioeventd_register_batch(
+        h,
+        recs.as_mut_ptr(),
+        n,
+        strings.as_ptr(),
+        strings.len() as u64,
+    );
+    assert_eq!(ok, 3);
+    let rec = |i: usize| &recs[i * 13..(i + 1) * 13];
+    let ids: Vec<u64> = (0..3).map(|i| rec(i)[10]).collect();
+    assert!(ids.iter().all(|&id| id > 0 && id < 1 << 62), "{ids:?}");
+    for i in 0..3 {
+        assert_eq!(rec(i)[11], 1, "backend user-mmap");
+        assert!(rec(i)[12] < 2, "worker index");
+        assert_eq!(
+            ioeventd_registration_worker(h, rec(i)[10]) as u64,
+            rec(i)[12]
+        );
+    }
+    assert_eq!(rec(0)[12], rec(2)[12], "one eventfd, one worker");
+    assert_eq!(rec(3)[10], EEXIST);
+    assert_eq!(rec(4)[10], EINVAL as u64);
+    assert_eq!(rec(5)[10], EFAULT as u64);
+    assert_eq!(rec(6)[10], EMEDIUMTYPE);
+    assert_eq!(rec(7)[10], EINVAL as u64);
+    assert_eq!(rec(8)[10], EINVAL as u64);
+    assert_eq!(rec(9)[10], -19i64 as u64, "ENODEV");
+    for i in 3..10 {
+        assert_eq!((rec(i)[11], rec(i)[12]), (0, u64::MAX));
+    }
+    assert_eq!(ioeventd_registration_worker(h, 999), ENOENT as i32);
+    assert_eq!(ioeventd_eventfd_signal(a, 1), 0);
+    assert_eq!(ioeventd_eventfd_signal(b, 1), 0);
+    assert!(bar.wait_for(0x10, &0xAAAA_0001u32.to_le_bytes()));
+    assert!(bar.wait_for(0x30, &0xAAAA_0003u32.to_le_bytes()));
+    assert!(other.wait_for(0x20, &0xBBBB_0002u64.to_le_bytes()));
+    let mut info = [0u64; 11];
+    ioeventd_engine_info(h, info.as_mut_ptr(), 11);
+    assert_eq!((info[1], info[2], info[9]), (3, 2, 2));
+
+    let mut un = [ids[0], 0, 12345, 0, ids[1], 0, ids[2], 0];
+    assert_eq!(ioeventd_unregister_batch(h, un.as_mut_ptr(), 4), 3);
+    assert_eq!([un[1], un[3], un[5], un[7]], [0, ENOENT as u64, 0, 0]);
+    ioeventd_engine_info(h, info.as_mut_ptr(), 11);
+    assert_eq!((info[1], info[2], info[9]), (0, 0, 0));
+    // Empty batches and bad pointers.
+    assert_eq!(
+        ioeventd_register_batch(h, ptr::null_mut(), 0, ptr::null(), 0),
+        0
+    );
+    assert_eq!(
+        ioeventd_register_batch(h, ptr::null_mut(), 1, ptr::null(), 0),
+        EFAULT
+    );
+    assert_eq!(ioeventd_unregister_batch(h, ptr::null_mut(), 1), EFAULT);
+    assert_eq!(
+        ioeventd_register_batch(h, ptr::null_mut(), 1 << 20, ptr::null(), 0),
+        EINVAL
+    );
+    assert_eq!(ioeventd_engine_close(h), 0);
+    assert_eq!(
+        ioeventd_register_batch(h, ptr::null_mut(), 0, ptr::null(), 0),
+        EBADF
+    );
+    assert_eq!(ioeventd_unregister_batch(h, ptr::null_mut(), 0), EBADF);
+    assert_eq!(ioeventd_registration_worker(h, 1), EBADF as i32);
+    // `a`, `a_dup` and `b` were taken over and closed by the engine; `spare` never was.
+    assert_eq!(ioeventd_source_close(spare), 0);
+}

@@ -2,13 +2,15 @@
 mod common;
 
 use common::{eventually, TempBar, TestSource};
-use ioeventd_native::engine::{Config, Engine, RegisterRequest};
+use ioeventd_native::bar::fnv1a;
+use ioeventd_native::engine::{Config, Engine, RegisterRequest, Request, ShardMode};
 use ioeventd_native::monitor::EVENT_SOURCE_EXITED;
 use ioeventd_native::source;
 use ioeventd_native::stats::{HISTOGRAM_U64S, WORKER_U64S};
 use ioeventd_native::sys::{self, Errno};
 use ioeventd_native::worker::PollMode;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ fn engine(workers: u32, mode: PollMode) -> Engine {
         canary_period_us: 0,
         poll_mode: mode,
         spin_budget_us: 200,
+        ..Config::default()
     })
     .unwrap()
 }
@@ -220,6 +223,7 @@ fn canary_populates_the_dispatch_histogram() {
         canary_period_us: 500,
         poll_mode: PollMode::Blocking,
         spin_budget_us: 0,
+        ..Config::default()
     })
     .unwrap();
     assert!(eventually(|| {
@@ -314,6 +318,7 @@ fn close_joins_and_releases_everything() {
             canary_period_us: 1000,
             poll_mode: PollMode::Adaptive,
             spin_budget_us: 50,
+            ..Config::default()
         })
         .unwrap(),
     );
@@ -492,4 +497,274 @@ fn pid_watches_are_refcounted_and_fds_unique() {
         Ok(0),
         "unwatching is not an exit"
     );
+}
+
+/// The kernel's meaning of one eventfd registered several times (each virqfd gets the
+/// wake-up): the same (pid, fd) acquired three times, at three offsets. One signal performs
+/// all three writes; unregistering one leaves the other two, and the removed one never
+/// writes again. The source's eventfd stays blocking throughout.
+#[test]
+fn one_eventfd_at_three_offsets_writes_all_three() {
+    let e = engine(2, PollMode::Blocking);
+    let bar = TempBar::new("shared-efd", 4096);
+    let mut src = TestSource::spawn(1);
+    let flags_before = src.cmd("flags 0");
+    let offsets = [0x100u64, 0x208, 0x310];
+    let data = |k: usize| 0x5A5A_0000u64 | (k as u64 + 1);
+    let mut ids = Vec::new();
+    let mut raws = Vec::new();
+    for (k, &off) in offsets.iter().enumerate() {
+        let a = source::acquire(src.pid, src.fds[0], 0, 0).unwrap();
+        let raw = a.fd.into_raw_fd();
+        raws.push(raw);
+        ids.push(e.register(&req(&bar, off, 4, data(k), raw)).unwrap());
+    }
+    // The exact same local fd twice is refused; another descriptor of it is not.
+    assert_eq!(
+        e.register(&req(&bar, 0x400, 4, 9, raws[0])),
+        Err(Errno::EEXIST)
+    );
+    let info = e.info().unwrap();
+    assert_eq!(info[1], 3, "three registrations");
+    assert_eq!(info[9], 1, "one watched eventfd");
+    // One epoll entry on one worker: all three are served by the same one.
+    let w = e.worker_of(ids[0]).unwrap();
+    assert!(ids.iter().all(|&id| e.worker_of(id) == Ok(w)));
+    // The extra descriptors were closed (only the first one is kept): their numbers are
+    // free, or (tests run in parallel threads) now hold something else.
+    let kept = source::eventfd_identity(raws[0], 0);
+    for &raw in &raws[1..] {
+        assert!(
+            !fd_is_open(raw) || source::eventfd_identity(raw, 0) != kept,
+            "fd {raw}"
+        );
+    }
+    assert_eq!(src.cmd("signal 0 2"), "ok 2");
+    for (k, &off) in offsets.iter().enumerate() {
+        assert!(
+            bar.wait_for(off, &(data(k) as u32).to_le_bytes()),
+            "target {k}"
+        );
+    }
+    // Each target counts every wake-up and every signal itself (one or two wake-ups,
+    // depending on whether the two signals coalesced): the three agree.
+    assert!(eventually(|| ids
+        .iter()
+        .all(|&id| reg_stats(&e, id)[2] == 2)));
+    let first = reg_stats(&e, ids[0]);
+    assert!(
+        ids.iter().all(|&id| reg_stats(&e, id)[1..3] == first[1..3]),
+        "{first:?}"
+    );
+    let base = first[1];
+
+    // Unregister the middle one: a barrier for it alone.
+    e.unregister(ids[1]).unwrap();
+    assert_eq!(e.info().unwrap()[9], 1, "the eventfd stays watched");
+    for &off in &offsets {
+        bar.zero(off, 4);
+    }
+    for round in 1..=3u64 {
+        assert_eq!(src.cmd("signal 0"), "ok 1");
+        assert!(eventually(
+            || reg_stats(&e, ids[0])[1] == base + round && reg_stats(&e, ids[2])[1] == base + round
+        ));
+    }
+    assert!(bar.wait_for(offsets[0], &(data(0) as u32).to_le_bytes()));
+    assert!(bar.wait_for(offsets[2], &(data(2) as u32).to_le_bytes()));
+    assert_eq!(
+        bar.read(offsets[1], 4),
+        vec![0; 4],
+        "the removed one never writes again"
+    );
+    assert!(e
+        .registration_stats()
+        .unwrap()
+        .iter()
+        .all(|r| r[0] != ids[1]));
+    // The flags of the source's file were never touched (no O_NONBLOCK).
+    assert_eq!(src.cmd("flags 0"), flags_before);
+    let flags: i32 = flags_before.trim_start_matches("ok ").parse().unwrap();
+    assert_eq!(flags & sys::O_NONBLOCK, 0);
+
+    // The eventfd and its epoll entry go with the last registration.
+    e.unregister(ids[0]).unwrap();
+    assert_eq!(e.info().unwrap()[9], 1);
+    e.unregister(ids[2]).unwrap();
+    assert_eq!(e.info().unwrap()[1..3], [0, 0]);
+    assert_eq!(e.info().unwrap()[9], 0);
+    // Still alive on the source's side, and nothing in this process reads it any more.
+    assert_eq!(src.cmd("signal 0 5"), "ok 5");
+    assert_eq!(src.cmd("value 0"), "ok 5");
+    src.exit();
+}
+
+/// Registration of many at once: one control operation per worker; results per request,
+/// in order; requests on one eventfd within the batch share its entry.
+#[test]
+fn register_batch_results_per_request() {
+    let e = engine(2, PollMode::Blocking);
+    let bar = TempBar::new("batch", 4096);
+    let a = efd();
+    let b = efd();
+    let (a1, a2, b1) = (handover(&a), handover(&a), handover(&b));
+    let reqs = [
+        Request::File(req(&bar, 0x00, 4, 0x11, a1)),
+        Request::File(req(&bar, 0x03, 4, 0x22, b1)), // misaligned
+        Request::File(req(&bar, 0x08, 4, 0x33, a2)), // same eventfd as the first
+        Request::File(req(&bar, 0x10, 4, 0x44, b1)), // b1 is still the caller's: fine
+        Request::File(req(&bar, 0x18, 4, 0x55, b1)), // the same local fd twice
+    ];
+    let r = e.register_batch(&reqs);
+    assert_eq!(r[1], Err(Errno::EINVAL));
+    assert_eq!(r[4], Err(Errno::EEXIST));
+    let ids: Vec<u64> = [0, 2, 3].iter().map(|&i| r[i].unwrap()).collect();
+    assert!(ids[0] < ids[1] && ids[1] < ids[2], "ids in request order");
+    assert_eq!(
+        e.worker_of(ids[0]),
+        e.worker_of(ids[1]),
+        "one eventfd, one worker"
+    );
+    let info = e.info().unwrap();
+    assert_eq!(info[1], 3);
+    assert_eq!(info[9], 2, "two eventfds");
+    sys::write_u64(a.as_raw_fd(), 1).unwrap();
+    assert!(bar.wait_for(0x00, &0x11u32.to_le_bytes()));
+    assert!(bar.wait_for(0x08, &0x33u32.to_le_bytes()));
+    sys::write_u64(b.as_raw_fd(), 1).unwrap();
+    assert!(bar.wait_for(0x10, &0x44u32.to_le_bytes()));
+    assert_eq!(bar.read(0x18, 4), vec![0; 4]);
+    let u = e.unregister_batch(&[ids[0], 999, ids[2], ids[0]]);
+    assert_eq!(
+        u,
+        vec![Ok(()), Err(Errno::ENOENT), Ok(()), Err(Errno::ENOENT)]
+    );
+    assert_eq!(e.info().unwrap()[1], 1);
+    assert_eq!(e.info().unwrap()[9], 1);
+    e.unregister(ids[1]).unwrap();
+    assert_eq!(e.info().unwrap()[1..3], [0, 0]);
+    e.close();
+    assert_eq!(e.register_batch(&reqs[..1]), vec![Err(Errno::EBADF)]);
+}
+
+/// `shard = device`: every registration of one device (the directory holding its BAR
+/// files) is served by the worker its hash picks; other devices may land elsewhere.
+#[test]
+fn device_sharding_keeps_a_device_on_one_worker() {
+    const WORKERS: u64 = 4;
+    let e = Engine::open(Config {
+        workers: WORKERS as u32,
+        shard: ShardMode::Device,
+        ..Config::default()
+    })
+    .unwrap();
+    assert_eq!(e.info().unwrap()[7], 1, "shard = device");
+    let root = std::env::temp_dir().join(format!("ioeventd-shard-{}", std::process::id()));
+    // Devices whose hashes pick at least two different workers.
+    let mut devices = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0.. {
+        let dir = root.join(format!("0000:00:{i:02x}.0"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for r in ["resource0", "resource2"] {
+            std::fs::write(dir.join(r), vec![0u8; 4096]).unwrap();
+        }
+        let canonical = dir.canonicalize().unwrap();
+        let w = fnv1a(canonical.as_os_str().as_bytes()) % WORKERS;
+        seen.insert(w);
+        devices.push((dir, w as usize));
+        if devices.len() >= 3 && seen.len() >= 2 {
+            break;
+        }
+    }
+    let mut fds = Vec::new();
+    let mut regs = Vec::new();
+    for (d, (dir, want)) in devices.iter().enumerate() {
+        for (k, r) in ["resource0", "resource2", "resource0"].iter().enumerate() {
+            let fd = efd();
+            let path = dir.join(r);
+            let id = e
+                .register(&RegisterRequest {
+                    bar_path: &path,
+                    offset: 8 * k as u64,
+                    width: 8,
+                    data: (d * 16 + k) as u64 + 1,
+                    efd: handover(&fd),
+                    pid: 0,
+                    pid_start: 0,
+                })
+                .unwrap();
+            assert_eq!(e.worker_of(id), Ok(*want), "{} {r}", dir.display());
+            regs.push((id, path, 8 * k as u64, (d * 16 + k) as u64 + 1));
+            fds.push(fd);
+        }
+    }
+    let workers: std::collections::HashSet<usize> =
+        regs.iter().map(|r| e.worker_of(r.0).unwrap()).collect();
+    assert!(workers.len() >= 2, "two devices on two workers");
+    // And they write where they should.
+    for fd in &fds {
+        sys::write_u64(fd.as_raw_fd(), 1).unwrap();
+    }
+    for (_, path, off, data) in &regs {
+        let want = data.to_le_bytes();
+        assert!(eventually(|| {
+            let f = std::fs::read(path).unwrap();
+            f[*off as usize..*off as usize + 8] == want
+        }));
+    }
+    e.close();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+fn worker_tid(serial: u64, i: usize) -> Option<std::path::PathBuf> {
+    let want = format!("iov{serial}w{i}");
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .filter_map(|t| t.ok().map(|t| t.path()))
+        .find(|p| std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim_end() == want))
+}
+
+fn cpus_allowed_list(task: &std::path::Path) -> String {
+    std::fs::read_to_string(task.join("status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `cpus`: worker i runs on `cpus[i % len]` only (as the kernel reports it for the thread).
+#[test]
+fn workers_are_pinned_to_their_cpus() {
+    let allowed = sys::current_thread_cpus().unwrap();
+    let first = allowed[0];
+    let last = *allowed.last().unwrap();
+    let e = Engine::open(Config {
+        workers: 3,
+        cpus: vec![last, first],
+        ..Config::default()
+    })
+    .unwrap();
+    assert_eq!(e.info().unwrap()[8], 2, "pinned cpus");
+    for (i, cpu) in [last, first, last].iter().enumerate() {
+        let task = worker_tid(e.serial(), i).expect("worker thread");
+        assert_eq!(cpus_allowed_list(&task), cpu.to_string(), "worker {i}");
+    }
+    // The monitor is not pinned.
+    e.close();
+    // Refusals: an id beyond CPU_SETSIZE, a CPU this process may not use.
+    let bad = |cpus: Vec<u32>| {
+        Engine::open(Config {
+            workers: 1,
+            cpus,
+            ..Config::default()
+        })
+        .err()
+    };
+    assert_eq!(bad(vec![sys::CPU_SETSIZE as u32]), Some(Errno::EINVAL));
+    if !allowed.contains(&1023) {
+        assert_eq!(bad(vec![1023]), Some(Errno::EINVAL));
+    }
 }

@@ -15,15 +15,31 @@ fn acquire_reports_start_identity_and_works() {
     assert_ne!(a.identity, 0);
     let st = sys::fstat(a.fd.as_raw_fd()).unwrap();
     assert_eq!(a.dev, st.dev);
-    // Non-blocking and close-on-exec locally.
-    assert_ne!(
+    // The source's file flags are untouched: its eventfd stays blocking, here and there.
+    assert_eq!(
         sys::status_flags(a.fd.as_raw_fd()).unwrap() & sys::O_NONBLOCK,
         0
     );
-    // It is the same eventfd: a signal in the child is readable here.
-    assert_eq!(sys::read_u64(a.fd.as_raw_fd()), Err(Errno::EAGAIN));
+    assert_eq!(
+        src.cmd("flags 0"),
+        format!("ok {}", sys::status_flags(a.fd.as_raw_fd()).unwrap())
+    );
+    // It is the same eventfd: a signal in the child is readable here, without blocking.
+    assert_eq!(sys::read_counter(a.fd.as_raw_fd()), Err(Errno::EAGAIN));
     assert_eq!(src.cmd("signal 0 3"), "ok 3");
-    assert_eq!(sys::read_u64(a.fd.as_raw_fd()), Ok(3));
+    assert_eq!(sys::read_counter(a.fd.as_raw_fd()), Ok(3));
+    assert_eq!(src.cmd("value 0"), "ok 0");
+    assert_eq!(src.cmd("signal 0 2"), "ok 2");
+    assert_eq!(src.cmd("value 0"), "ok 2", "value reads without blocking");
+    assert_eq!(
+        src.cmd("flags 0"),
+        format!("ok {}", sys::status_flags(a.fd.as_raw_fd()).unwrap())
+    );
+    assert_eq!(
+        sys::status_flags(a.fd.as_raw_fd()).unwrap() & sys::O_NONBLOCK,
+        0,
+        "value leaves the flags as they were"
+    );
     // The other eventfd has another identity; the same one again has the same.
     let b = acquire(src.pid, src.fds[1], start, 0).unwrap();
     assert_ne!(b.identity, a.identity);

@@ -48,6 +48,23 @@ const symbols = {
   },
   ioeventd_registration_backend: { parameters: ["u64", "u64"], result: "i32", optional: true },
   ioeventd_vfio_probe: { parameters: [], result: "u32", optional: true },
+  // Sharding, pinning, batches (optional too: native/README.md, "ABI v1 additions").
+  ioeventd_engine_open2: {
+    parameters: ["u32", "u32", "u32", "u32", "u32", "buffer", "u64"],
+    result: "i64",
+    optional: true,
+  },
+  ioeventd_register_batch: {
+    parameters: ["u64", "buffer", "u64", "buffer", "u64"],
+    result: "i64",
+    optional: true,
+  },
+  ioeventd_unregister_batch: {
+    parameters: ["u64", "buffer", "u64"],
+    result: "i64",
+    optional: true,
+  },
+  ioeventd_registration_worker: { parameters: ["u64", "u64"], result: "i32", optional: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Library = Deno.DynamicLibrary<typeof symbols>["symbols"];
@@ -205,6 +222,14 @@ export function detectBackends(): HostBackends {
 export type PollMode = "block" | "busy" | "adaptive";
 export const POLL_MODES: readonly PollMode[] = ["block", "busy", "adaptive"];
 
+/**
+ * How a newly watched eventfd picks its worker: "round-robin", or "device" — by a hash of
+ * its BAR's device (the directory holding a resourceN file, a VFIO device's sysfs path), so
+ * that all of one device's writes stay on one worker, in order.
+ */
+export type ShardMode = "round-robin" | "device";
+export const SHARD_MODES: readonly ShardMode[] = ["round-robin", "device"];
+
 export interface EngineOptions {
   workers: number;
   /** 0 disables the canary that feeds the dispatch-latency histogram. */
@@ -212,6 +237,13 @@ export interface EngineOptions {
   pollMode: PollMode;
   /** Adaptive mode: how long a worker spins after activity before it blocks. */
   spinBudgetUs: number;
+  /** Default "round-robin". */
+  shard?: ShardMode;
+  /**
+   * CPU ids: worker i is pinned to cpus[i % cpus.length] (sched_setaffinity); empty or
+   * absent: not pinned. To keep a device's writes on its NUMA node, list CPUs of that node.
+   */
+  cpus?: number[];
 }
 
 /** An eventfd duplicated into this process, and the identity of where it came from. */
@@ -234,6 +266,19 @@ export interface RegistrationRequest {
   pid: number;
   pidStart: bigint;
 }
+
+/** One outcome of registerMany, in the order of the requests. */
+export type RegisterOutcome =
+  | {
+    ok: true;
+    id: bigint;
+    backend: Backend; /** null: served by the kernel */
+    worker: number | null;
+  }
+  | { ok: false; error: NativeError };
+
+/** u64 words per ioeventd_register_batch record (native/README.md). */
+const BATCH_RECORD_U64S = 13;
 
 export interface RegistrationStats {
   triggers: bigint;
@@ -263,6 +308,14 @@ export interface EngineInfo {
   pollMode: PollMode;
   canaryPeriodUs: number;
   alive: boolean;
+  /** From here on: null with an older plugin that does not report it. */
+  shard: ShardMode | null;
+  /** Length of the CPU list the workers are pinned to (0: not pinned). */
+  pinnedCpus: number | null;
+  /** Distinct eventfds the workers watch (registrations sharing one count once). */
+  watchedEventfds: number | null;
+  /** Reads fall back to poll-then-read (the kernel refused RWF_NOWAIT for eventfds). */
+  readFallback: boolean | null;
 }
 
 export type EngineEvent = { kind: "source-exited"; pid: number; startTime: bigint };
@@ -301,15 +354,31 @@ export class NativeEngine {
   static open(options: EngineOptions): NativeEngine {
     const mode = POLL_MODES.indexOf(options.pollMode);
     if (mode < 0) throw new Error(`unknown poll mode ${options.pollMode}`);
-    const handle = check(
-      "engine_open",
-      lib().ioeventd_engine_open(
-        options.workers,
-        options.canaryPeriodUs,
-        mode,
-        options.spinBudgetUs,
-      ),
-    );
+    const shard = SHARD_MODES.indexOf(options.shard ?? "round-robin");
+    if (shard < 0) throw new Error(`unknown shard mode ${options.shard}`);
+    const cpus = options.cpus ?? [];
+    for (const c of cpus) {
+      if (!Number.isInteger(c) || c < 0 || c > 0xffff_ffff) throw new Error(`bad CPU id ${c}`);
+    }
+    const l = lib();
+    // The original entry point when nothing new is asked for: an older plugin still works.
+    const handle = shard === 0 && cpus.length === 0
+      ? check(
+        "engine_open",
+        l.ioeventd_engine_open(options.workers, options.canaryPeriodUs, mode, options.spinBudgetUs),
+      )
+      : check(
+        "engine_open2",
+        optional("engine_open2", l.ioeventd_engine_open2)(
+          options.workers,
+          options.canaryPeriodUs,
+          mode,
+          options.spinBudgetUs,
+          shard,
+          new Uint32Array(cpus),
+          BigInt(cpus.length),
+        ),
+      );
     return new NativeEngine(BigInt(handle), options);
   }
 
@@ -387,6 +456,101 @@ export class NativeEngine {
     return BACKENDS[code - 1] ?? "user-mmap";
   }
 
+  /**
+   * Registers many at once (journal replay, reconcile): each request as register /
+   * registerVfio would (told apart by `vfioFd`), with one control operation per worker
+   * instead of one per request. Outcomes in request order; a refusal affects only its own
+   * request (its fd stays the caller's). ENOSYS (thrown) with a plugin without the batch.
+   */
+  registerMany(
+    requests: readonly (RegistrationRequest | VfioRegistrationRequest)[],
+  ): RegisterOutcome[] {
+    const l = lib();
+    const batch = optional("register_batch", l.ioeventd_register_batch);
+    const recs = new BigUint64Array(requests.length * BATCH_RECORD_U64S);
+    const encoder = new TextEncoder();
+    const paths = new Map<string, number>();
+    const chunks: Uint8Array[] = [];
+    let stringsLen = 0;
+    const u64 = (n: number) => BigInt.asUintN(64, BigInt(n));
+    requests.forEach((r, i) => {
+      const at = i * BATCH_RECORD_U64S;
+      if ("vfioFd" in r) {
+        const mode = VFIO_MODES[r.mode];
+        if (mode === undefined) throw new Error(`unknown VFIO mode ${r.mode}`);
+        recs[at] = 2n;
+        recs[at + 1] = u64(r.vfioFd);
+        recs[at + 2] = u64(r.bar);
+        recs[at + 9] = BigInt(mode);
+      } else {
+        let offset = paths.get(r.barPath);
+        if (offset === undefined) {
+          const bytes = encoder.encode(r.barPath + "\0");
+          offset = stringsLen;
+          paths.set(r.barPath, offset);
+          chunks.push(bytes);
+          stringsLen += bytes.length;
+        }
+        recs[at] = 1n;
+        recs[at + 1] = BigInt(offset);
+      }
+      recs[at + 3] = BigInt.asUintN(64, r.offset);
+      recs[at + 4] = u64(r.width);
+      recs[at + 5] = BigInt.asUintN(64, r.data);
+      recs[at + 6] = u64(r.fd);
+      recs[at + 7] = u64(r.pid);
+      recs[at + 8] = BigInt.asUintN(64, r.pidStart);
+    });
+    const strings = new Uint8Array(stringsLen);
+    let pos = 0;
+    for (const c of chunks) {
+      strings.set(c, pos);
+      pos += c.length;
+    }
+    check(
+      "register_batch",
+      batch(this.#handle, recs, BigInt(requests.length), strings, BigInt(stringsLen)),
+    );
+    return requests.map((_, i): RegisterOutcome => {
+      const at = i * BATCH_RECORD_U64S;
+      const result = BigInt.asIntN(64, recs[at + 10]);
+      if (result < 0n) return { ok: false, error: new NativeError("register", Number(-result)) };
+      const worker = recs[at + 12];
+      return {
+        ok: true,
+        id: result,
+        backend: BACKENDS[Number(recs[at + 11]) - 1] ?? "user-mmap",
+        worker: worker === 0xffff_ffff_ffff_ffffn ? null : Number(worker),
+      };
+    });
+  }
+
+  /**
+   * Unregisters many at once (each a barrier, as unregister), one control operation per
+   * worker: per id, null on success or its error (ENOENT unknown).
+   */
+  unregisterMany(ids: readonly bigint[]): (NativeError | null)[] {
+    const l = lib();
+    const batch = optional("unregister_batch", l.ioeventd_unregister_batch);
+    const recs = new BigUint64Array(ids.length * 2);
+    ids.forEach((id, i) => (recs[i * 2] = id));
+    check("unregister_batch", batch(this.#handle, recs, BigInt(ids.length)));
+    return ids.map((_, i) => {
+      const r = BigInt.asIntN(64, recs[i * 2 + 1]);
+      return r < 0n ? new NativeError("unregister", Number(-r)) : null;
+    });
+  }
+
+  /** Index of the worker serving `id`; null when the kernel serves it (no worker). */
+  registrationWorker(id: bigint): number | null {
+    const l = lib();
+    const w = Number(
+      optional("registration_worker", l.ioeventd_registration_worker)(this.#handle, id),
+    );
+    if (w === -95 /* EOPNOTSUPP: kernel-served */) return null;
+    return check("registration_worker", w);
+  }
+
   /** Barrier: when it returns, no write for `id` is in flight and none will happen again. */
   unregister(id: bigint): void {
     check("unregister", lib().ioeventd_unregister(this.#handle, id));
@@ -443,7 +607,11 @@ export class NativeEngine {
 
   info(): EngineInfo {
     const buf = new BigUint64Array(16);
-    check("engine_info", lib().ioeventd_engine_info(this.#handle, buf, BigInt(buf.length)));
+    const n = check(
+      "engine_info",
+      lib().ioeventd_engine_info(this.#handle, buf, BigInt(buf.length)),
+    );
+    const at = (i: number) => (i < n ? Number(buf[i]) : null);
     return {
       workers: Number(buf[0]),
       registrations: Number(buf[1]),
@@ -452,6 +620,10 @@ export class NativeEngine {
       pollMode: POLL_MODES[Number(buf[4])] ?? "block",
       canaryPeriodUs: Number(buf[5]),
       alive: buf[6] === 1n,
+      shard: n > 7 ? SHARD_MODES[Number(buf[7])] ?? null : null,
+      pinnedCpus: at(8),
+      watchedEventfds: at(9),
+      readFallback: n > 10 ? buf[10] === 1n : null,
     };
   }
 

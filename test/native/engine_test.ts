@@ -201,3 +201,230 @@ Deno.test(
     }
   },
 );
+
+const O_NONBLOCK = 0o4000;
+
+Deno.test(
+  "engine: one eventfd acquired twice (same pid, fd) for two keys — one signal performs both writes, and the VMM's eventfd stays blocking",
+  opts,
+  async () => {
+    const engine = open();
+    const src = await SourceProcess.start(1);
+    const path = bar();
+    try {
+      const flags = await src.command("flags 0");
+      assert.equal(Number(flags) & O_NONBLOCK, 0, "the source creates a blocking eventfd");
+      const a = engine.acquireSource(src.pid, src.fds[0]);
+      const b = engine.acquireSource(src.pid, src.fds[0]);
+      assert.notEqual(a.fd, b.fd);
+      assert.equal(a.eventfdId, b.eventfdId, "the same eventfd");
+      const reg = (fd: number, offset: bigint, data: bigint) =>
+        engine.register({
+          barPath: path,
+          offset,
+          width: 4,
+          data,
+          fd,
+          pid: src.pid,
+          pidStart: a.startTime,
+        });
+      const first = reg(a.fd, 0x10n, 0xa1n);
+      const second = reg(b.fd, 0x20n, 0xb2n);
+      assert.equal(await src.command("flags 0"), flags, "acquire + register left the flags alone");
+      const info = engine.info();
+      assert.deepEqual([info.registrations, info.watchedEventfds], [2, 1]);
+      assert.equal(engine.registrationWorker(first), engine.registrationWorker(second));
+
+      await src.signal(0);
+      await waitForBar(path, 0x10, 4, 0xa1n);
+      await waitForBar(path, 0x20, 4, 0xb2n);
+      const stats = engine.registrationStats();
+      assert.deepEqual(
+        [stats.get(first)!.triggers, stats.get(second)!.triggers, stats.get(second)!.signals],
+        [1n, 1n, 1n],
+      );
+
+      // Unregister one key: the other still fires, the removed one never again.
+      engine.unregister(first);
+      writeBar(path, 0x10, 4, 0n);
+      writeBar(path, 0x20, 4, 0n);
+      await src.signal(0, 3);
+      await waitForBar(path, 0x20, 4, 0xb2n);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(readBar(path, 0x10, 4), 0n, "no write after unregister");
+      assert.equal(engine.info().watchedEventfds, 1);
+      // The source reads its own eventfd without blocking, and its flags are still its own.
+      assert.equal(await src.command("value 0"), "0", "the engine consumed the signals");
+      engine.unregister(second);
+      assert.deepEqual([engine.info().registrations, engine.info().watchedEventfds], [0, 0]);
+      await src.signal(0, 2);
+      assert.equal(await src.command("value 0"), "2", "nothing reads it any more");
+      assert.equal(await src.command("flags 0"), flags);
+    } finally {
+      await src.kill();
+      engine.close();
+    }
+  },
+);
+
+Deno.test(
+  "engine: registerMany / unregisterMany answer per request, in order",
+  opts,
+  async () => {
+    const engine = open();
+    const src = await SourceProcess.start(3);
+    const path = bar();
+    try {
+      const s = [0, 1, 2, 0].map((i) => engine.acquireSource(src.pid, src.fds[i]));
+      const outcomes = engine.registerMany([
+        { barPath: path, offset: 0x100n, width: 4, data: 1n, fd: s[0].fd, pid: 0, pidStart: 0n },
+        { barPath: path, offset: 0x104n, width: 3, data: 2n, fd: s[1].fd, pid: 0, pidStart: 0n },
+        { barPath: path, offset: 0x108n, width: 8, data: 3n, fd: s[2].fd, pid: 0, pidStart: 0n },
+        // eventfd 0 again, through its second acquisition: joins the first.
+        { barPath: path, offset: 0x110n, width: 4, data: 4n, fd: s[3].fd, pid: 0, pidStart: 0n },
+      ]);
+      assert.deepEqual(outcomes.map((o) => o.ok), [true, false, true, true]);
+      const bad = outcomes[1];
+      assert.ok(!bad.ok && bad.error.is("EINVAL"), "width 3");
+      engine.releaseSource(s[1].fd); // a refused request leaves the fd with the caller
+      const ids = outcomes.flatMap((o) => (o.ok ? [o.id] : []));
+      assert.ok(ids[0] < ids[1] && ids[1] < ids[2]);
+      for (const o of outcomes) if (o.ok) assert.equal(o.backend, "user-mmap");
+      const [w0, , , w3] = outcomes.map((o) => (o.ok ? o.worker : -1));
+      assert.equal(w0, w3, "one eventfd, one worker");
+      assert.equal(engine.info().watchedEventfds, 2);
+      await src.command("signal-all");
+      await waitForBar(path, 0x100, 4, 1n);
+      await waitForBar(path, 0x108, 8, 3n);
+      await waitForBar(path, 0x110, 4, 4n);
+      const errors = engine.unregisterMany([ids[0], 4242n, ids[1], ids[2]]);
+      assert.deepEqual(errors.map((e) => e?.message ?? null), [
+        null,
+        "unregister: ENOENT",
+        null,
+        null,
+      ]);
+      assert.deepEqual([engine.info().registrations, engine.info().barMappings], [0, 0]);
+    } finally {
+      await src.kill();
+      engine.close();
+    }
+  },
+);
+
+/** The threads of the most recently opened engine in this process: worker index → task dir. */
+function latestEngineWorkers(): Map<number, string> {
+  const byEngine = new Map<number, Map<number, string>>();
+  for (const t of Deno.readDirSync("/proc/self/task")) {
+    const dir = `/proc/self/task/${t.name}`;
+    let comm = "";
+    try {
+      comm = Deno.readTextFileSync(`${dir}/comm`).trim();
+    } catch {
+      continue;
+    }
+    const m = /^iov(\d+)w(\d+)$/.exec(comm);
+    if (!m) continue;
+    const serial = Number(m[1]);
+    if (!byEngine.has(serial)) byEngine.set(serial, new Map());
+    byEngine.get(serial)!.set(Number(m[2]), dir);
+  }
+  return byEngine.get(Math.max(...byEngine.keys())) ?? new Map();
+}
+
+function cpusAllowed(taskDir: string): string {
+  const status = Deno.readTextFileSync(`${taskDir}/status`);
+  return /Cpus_allowed_list:\s*(\S+)/.exec(status)![1];
+}
+
+Deno.test(
+  "engine: shard=device keeps each device on one worker; cpus pins the workers",
+  opts,
+  async () => {
+    const allowed = cpusAllowed("/proc/self");
+    const last = Number(allowed.split(/[,-]/).pop());
+    const engine = NativeEngine.open({
+      workers: 2,
+      canaryPeriodUs: 0,
+      pollMode: "block",
+      spinBudgetUs: 0,
+      shard: "device",
+      cpus: [last],
+    });
+    const src = await SourceProcess.start(6);
+    const root = tempDir();
+    try {
+      const info = engine.info();
+      assert.deepEqual([info.shard, info.pinnedCpus], ["device", 1]);
+      const workers = latestEngineWorkers();
+      assert.equal(workers.size, 2);
+      for (const dir of workers.values()) assert.equal(cpusAllowed(dir), String(last));
+      // Two devices, two BAR files each: every registration of a device on one worker.
+      const perDevice: number[][] = [];
+      for (let d = 0; d < 2; d++) {
+        const dev = join(root, `0000:00:0${d}.0`);
+        Deno.mkdirSync(dev);
+        const seen: number[] = [];
+        for (let k = 0; k < 3; k++) {
+          const file = join(dev, k === 1 ? "resource2" : "resource0");
+          if (k < 2) {
+            writeFileSync(file, new Uint8Array(0));
+            Deno.truncateSync(file, 4096);
+          }
+          const s = engine.acquireSource(src.pid, src.fds[d * 3 + k]);
+          const id = engine.register({
+            barPath: file,
+            offset: BigInt(8 * k),
+            width: 4,
+            data: BigInt(d * 10 + k + 1),
+            fd: s.fd,
+            pid: 0,
+            pidStart: 0n,
+          });
+          seen.push(engine.registrationWorker(id)!);
+        }
+        perDevice.push(seen);
+      }
+      for (const seen of perDevice) assert.ok(seen.every((w) => w === seen[0]), String(seen));
+      await src.command("signal-all");
+      await waitForBar(join(root, "0000:00:01.0", "resource0"), 16, 4, 13n);
+      await waitForBar(join(root, "0000:00:00.0", "resource2"), 8, 4, 2n);
+    } finally {
+      await src.kill();
+      engine.close();
+    }
+  },
+);
+
+Deno.test(
+  "engine: a VMM's non-blocking eventfd (as QEMU makes them) is served the same way",
+  opts,
+  async () => {
+    const engine = open();
+    const src = await SourceProcess.start(1, { nonblocking: true });
+    const path = bar();
+    try {
+      const s = engine.acquireSource(src.pid, src.fds[0]);
+      const id = engine.register({
+        barPath: path,
+        offset: 0x10n,
+        width: 4,
+        data: 0xfeedn,
+        fd: s.fd,
+        pid: 0,
+        pidStart: 0n,
+      });
+      await src.signal(0, 2);
+      await waitForBar(path, 0x10, 4, 0xfeedn);
+      await new Promise((r) => setTimeout(r, 20));
+      const stats = engine.registrationStats().get(id)!;
+      assert.ok(
+        stats.triggers >= 1n && stats.signals === 2n,
+        JSON.stringify(stats, (_k, v) => typeof v === "bigint" ? String(v) : v),
+      );
+    } finally {
+      await src.kill();
+      engine.close();
+    }
+  },
+);

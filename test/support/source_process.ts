@@ -23,9 +23,10 @@ export class SourceProcess {
     lines.on("line", (line) => this.#pending.shift()?.(line));
   }
 
-  /** Starts a process owning `count` eventfds. */
-  static start(count: number): Promise<SourceProcess> {
-    const child = spawn(NATIVE_BIN + "ioeventd-test-source", [String(count)], {
+  /** Starts a process owning `count` eventfds (`nonblocking`: EFD_NONBLOCK, as QEMU's). */
+  static start(count: number, options: { nonblocking?: boolean } = {}): Promise<SourceProcess> {
+    const args = [String(count), ...(options.nonblocking ? ["nonblock"] : [])];
+    const child = spawn(NATIVE_BIN + "ioeventd-test-source", args, {
       stdio: ["pipe", "pipe", "inherit"],
     });
     const lines = createInterface({ input: child.stdout! });

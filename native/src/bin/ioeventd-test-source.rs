@@ -5,7 +5,7 @@
 //! answers each stdin line with one line `ok ...` or `err ...`. Commands:
 //! `signal <i> [n]`, `signal-all [n]`, `stress <first> <last> <signals_per_fd> <threads>`,
 //! `storm-start <first> <last> <threads>`, `storm-stop`, `throughput <first> <last>
-//! <threads> <seconds>`, `replace <i>`, `pipe <i>`, `close <i>`, `value <i>`,
+//! <threads> <seconds>`, `replace <i>`, `pipe <i>`, `close <i>`, `value <i>`, `flags <i>`,
 //! `latency <i> <bar_path> <offset> <width> <data> <count>`, `exit`. EOF exits too.
 
 mod common;
@@ -215,14 +215,16 @@ impl Source {
             }
             "value" => {
                 let (_, fd) = self.fd(arg(1))?;
-                // O_NONBLOCK stays set: restoring it could undo the engine's own setting
-                // (the flag lives on the shared open file description).
-                sys::set_nonblocking(fd).map_err(e)?;
-                match sys::read_u64(fd) {
+                // preadv2(RWF_NOWAIT): never blocks, and the file's flags stay as they are.
+                match sys::read_counter(fd) {
                     Ok(v) => Ok(v.to_string()),
                     Err(Errno::EAGAIN) => Ok("0".into()),
                     Err(x) => Err(e(x)),
                 }
+            }
+            "flags" => {
+                let (_, fd) = self.fd(arg(1))?;
+                Ok(sys::status_flags(fd).map_err(e)?.to_string())
             }
             "latency" => {
                 let (_, fd) = self.fd(arg(1))?;
@@ -244,13 +246,19 @@ fn main() {
     let count: usize = match std::env::args().nth(1).and_then(|a| a.parse().ok()) {
         Some(c) => c,
         None => {
-            eprintln!("usage: ioeventd-test-source <count>");
+            eprintln!("usage: ioeventd-test-source <count> [nonblock]");
             std::process::exit(2);
         }
     };
+    // "nonblock": eventfds as QEMU makes them (EFD_NONBLOCK); default blocking.
+    let flags = if std::env::args().nth(2).as_deref() == Some("nonblock") {
+        sys::EFD_CLOEXEC | sys::EFD_NONBLOCK
+    } else {
+        sys::EFD_CLOEXEC
+    };
     let mut fds = Vec::with_capacity(count);
     for _ in 0..count {
-        match sys::eventfd(0, sys::EFD_CLOEXEC) {
+        match sys::eventfd(0, flags) {
             Ok(fd) => fds.push(fd.into_raw_fd()),
             Err(e) => {
                 eprintln!("eventfd: {e}");

@@ -1,0 +1,106 @@
+// Control-operation cost of the native engine: register / unregister round trips, one by
+// one and batched (registerMany / unregisterMany), with the worker blocked in epoll_wait
+// as in the agent's default configuration. Used by bench/main.ts; runs standalone too:
+//   deno run -A bench/control_ops.ts [count] [rounds]
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { closeFd, createEventfd, NativeEngine } from "../service/native/engine.ts";
+import { Errno, NativeError } from "../service/native/errno.ts";
+
+export interface ControlOpsResult {
+  count: number;
+  /** Median over the rounds, µs per call. */
+  register_us: number;
+  unregister_us: number;
+  /** Per registration, through one registerMany / unregisterMany call of `count`. */
+  register_many_us: number | null;
+  unregister_many_us: number | null;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+export function controlOps(dir: string, count = 1000, rounds = 5): ControlOpsResult {
+  const bar = join(dir, "control-ops-resource0");
+  writeFileSync(bar, new Uint8Array(0));
+  Deno.truncateSync(bar, Math.max(4096, count * 8));
+  const engine = NativeEngine.open({
+    workers: 1,
+    canaryPeriodUs: 10_000,
+    pollMode: "block",
+    spinBudgetUs: 50,
+  });
+  const request = (i: number, fd: number) => ({
+    barPath: bar,
+    offset: BigInt(8 * i),
+    width: 4,
+    data: BigInt(i + 1),
+    fd,
+    pid: 0,
+    pidStart: 0n,
+  });
+  // register takes the fd over: fresh eventfds each round.
+  const reg: number[] = [];
+  const unreg: number[] = [];
+  const regMany: number[] = [];
+  const unregMany: number[] = [];
+  // An older plugin has no batch calls (ENOSYS): measured as null.
+  let hasBatch = true;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      let local = Array.from({ length: count }, () => createEventfd());
+      let t0 = performance.now();
+      const ids = local.map((fd, i) => engine.register(request(i, fd)));
+      reg.push(((performance.now() - t0) * 1000) / count);
+      t0 = performance.now();
+      for (const id of ids) engine.unregister(id);
+      unreg.push(((performance.now() - t0) * 1000) / count);
+      if (!hasBatch) continue;
+      local = Array.from({ length: count }, () => createEventfd());
+      t0 = performance.now();
+      let outcomes;
+      try {
+        outcomes = engine.registerMany(local.map((fd, i) => request(i, fd)));
+      } catch (err) {
+        if (err instanceof NativeError && err.errno === Errno.ENOSYS) {
+          hasBatch = false;
+          for (const fd of local) closeFd(fd);
+          continue;
+        }
+        throw err;
+      }
+      regMany.push(((performance.now() - t0) * 1000) / count);
+      const manyIds = outcomes.map((o) => {
+        if (!o.ok) throw o.error;
+        return o.id;
+      });
+      t0 = performance.now();
+      const failures = engine.unregisterMany(manyIds).filter((e) => e !== null);
+      unregMany.push(((performance.now() - t0) * 1000) / count);
+      if (failures.length > 0) throw failures[0];
+    }
+  } finally {
+    engine.close();
+  }
+  const round = (x: number) => +x.toFixed(1);
+  return {
+    count,
+    register_us: round(median(reg)),
+    unregister_us: round(median(unreg)),
+    register_many_us: hasBatch ? round(median(regMany)) : null,
+    unregister_many_us: hasBatch ? round(median(unregMany)) : null,
+  };
+}
+
+if (import.meta.main) {
+  const dir = Deno.makeTempDirSync({ prefix: "ioeventd-control-" });
+  try {
+    const count = Number(Deno.args[0] ?? 1000);
+    const rounds = Number(Deno.args[1] ?? 5);
+    console.log(JSON.stringify(controlOps(dir, count, rounds)));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
