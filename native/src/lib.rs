@@ -494,6 +494,17 @@ pub extern "C" fn ioeventd_registration_backend(engine: u64, id: u64) -> i32 {
     }
 }
 
+/// Start time of process `pid` (field 22 of `/proc/<pid>/stat`, clock ticks since boot), as
+/// `source_acquire` reports it; `-ESRCH` when there is no such process. The agent reads it
+/// here because Deno's permissions do not let TypeScript read `/proc` without `--allow-all`.
+#[no_mangle]
+pub extern "C" fn ioeventd_process_start_time(pid: i32) -> i64 {
+    match source::process_start(pid) {
+        Ok(start) => start as i64,
+        Err(e) => -(e.0 as i64),
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn ioeventd_vfio_probe() -> u32 {
     vfio::probe()

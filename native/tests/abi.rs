@@ -383,3 +383,14 @@ fn register_and_unregister_batch_through_the_abi() {
     // `a`, `a_dup` and `b` were taken over and closed by the engine; `spare` never was.
     assert_eq!(ioeventd_source_close(spare), 0);
 }
+
+#[test]
+fn process_start_time_of_self_and_of_nobody() {
+    let own = ioeventd_process_start_time(std::process::id() as i32);
+    assert!(own > 0, "own start time {own}");
+    assert_eq!(
+        ioeventd_process_start_time(i32::MAX),
+        -3,
+        "ESRCH for a pid that cannot exist"
+    );
+}

@@ -2,7 +2,7 @@
 // that knows the C ABI; everything per trigger stays on the native side, and TypeScript only
 // makes control calls and reads statistics as snapshots.
 import { fileURLToPath } from "node:url";
-import { NativeError } from "./errno.ts";
+import { Errno, NativeError } from "./errno.ts";
 
 const ABI_VERSION = 1;
 
@@ -48,6 +48,7 @@ const symbols = {
   },
   ioeventd_registration_backend: { parameters: ["u64", "u64"], result: "i32", optional: true },
   ioeventd_vfio_probe: { parameters: [], result: "u32", optional: true },
+  ioeventd_process_start_time: { parameters: ["i32"], result: "i64", optional: true },
   // Sharding, pinning, batches (optional too: native/README.md, "ABI v1 additions").
   ioeventd_engine_open2: {
     parameters: ["u32", "u32", "u32", "u32", "u32", "buffer", "u64"],
@@ -325,6 +326,20 @@ export function histogramBoundsNs(): bigint[] {
   const buf = new BigUint64Array(64);
   const n = check("histogram_bounds", lib().ioeventd_histogram_bounds(buf, BigInt(buf.length)));
   return Array.from(buf.subarray(0, n));
+}
+
+/**
+ * Start time of process `pid` (clock ticks since boot), as `acquireSource` records it; null
+ * when there is no such process. Read natively: Deno lets TypeScript read /proc only under
+ * --allow-all.
+ */
+export function processStartTime(pid: number): bigint | null {
+  const fn = lib().ioeventd_process_start_time;
+  if (!fn) throw new NativeError("process_start_time", Errno.ENOSYS);
+  const n = BigInt(fn(pid));
+  if (n === -BigInt(Errno.ESRCH)) return null;
+  if (n < 0n) throw new NativeError("process_start_time", Number(-n));
+  return n;
 }
 
 /** Creates an eventfd in this process (tests and benchmarks). */

@@ -15,11 +15,11 @@ import {
   closeFd,
   kernelIoeventfd,
   type NativeEngine,
+  processStartTime,
   type RegistrationStats,
 } from "../native/engine.ts";
 import { type Reason, RegistryError, type Violation } from "./errors.ts";
 import type { Journal, JournalOp, JournalRecord } from "./journal.ts";
-import { processStartTime } from "./process_identity.ts";
 import {
   keyOf,
   parseU64,
@@ -965,7 +965,10 @@ export class Registry {
     try {
       return processStartTime(pid);
     } catch (err) {
-      throw new RegistryError("ENGINE_FAILURE", `cannot read /proc/${pid}/stat: ${err}`);
+      throw new RegistryError(
+        "ENGINE_FAILURE",
+        `cannot read the start time of process ${pid}: ${err}`,
+      );
     }
   }
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { journalPath } from "../../service/config.ts";
 import { Journal, type JournalRecord } from "../../service/registry/journal.ts";
-import { processStartTime } from "../../service/registry/process_identity.ts";
+import { processStartTime } from "../../service/native/engine.ts";
 import {
   type AgentProcess,
   barPath,

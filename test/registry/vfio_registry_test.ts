@@ -17,7 +17,7 @@ import { closeFd, createEventfd, NativeEngine } from "../../service/native/engin
 import { Errno, NativeError } from "../../service/native/errno.ts";
 import { RegistryError } from "../../service/registry/errors.ts";
 import { Journal } from "../../service/registry/journal.ts";
-import { processStartTime } from "../../service/registry/process_identity.ts";
+import { processStartTime } from "../../service/native/engine.ts";
 import { type DataPlane, Registry } from "../../service/registry/registry.ts";
 import { type RawSpec, WIDTHS } from "../../service/registry/validation.ts";
 import { GPU, removeDir, tempDir } from "../support/agent.ts";
