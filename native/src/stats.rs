@@ -63,9 +63,15 @@ impl Histogram {
     /// Records one sample (single writer only).
     #[inline]
     pub fn record(&self, ns: u64) {
-        bump(&self.buckets[bucket_index(ns)], 1);
-        bump(&self.count, 1);
-        bump(&self.sum, ns);
+        self.record_n(ns, 1);
+    }
+
+    /// Records `n` samples of the same value (single writer only).
+    #[inline]
+    pub fn record_n(&self, ns: u64, n: u64) {
+        bump(&self.buckets[bucket_index(ns)], n);
+        bump(&self.count, n);
+        bump(&self.sum, ns.wrapping_mul(n));
     }
 
     /// Number of samples.

@@ -148,7 +148,8 @@ export class DataPlaneMetrics {
 
     this.#write = new SnapshotHistogram(
       "ioeventd_write_duration_seconds",
-      "Time from a worker's wake-up to the device write done (the native service time), all " +
+      "Time from a worker's wake-up to the device write done (the native service time: " +
+        "wake-up to the last write of that wake-up's batch, one sample per write), all " +
         "workers together.",
       options.histogramBoundsNs,
     );
