@@ -209,6 +209,21 @@ struct State {
     next_worker: usize,
 }
 
+/// Hands each worker its batch of control ops (empty batches are skipped), then waits for
+/// every answer: the workers apply their batches in parallel.
+fn submit_all(st: &State, ops: Vec<Vec<Op>>) -> Vec<Option<SysResult<worker::BatchResult>>> {
+    let replies: Vec<_> = ops
+        .into_iter()
+        .enumerate()
+        .map(|(w, ops)| (!ops.is_empty()).then(|| st.workers[w].shared.submit(ops)))
+        .collect();
+    replies
+        .into_iter()
+        .enumerate()
+        .map(|(w, r)| r.map(|r| r.and_then(|reply| st.workers[w].shared.wait(&reply))))
+        .collect()
+}
+
 /// Source keys of eventfds whose fdinfo has no `eventfd-id` (never equal to an id).
 const NO_ID_KEY: u64 = 1 << 63;
 
@@ -410,17 +425,7 @@ impl Engine {
             })
             .collect();
         // One batch per worker: hand them all over, then collect the answers.
-        let replies: Vec<_> = batch
-            .ops
-            .into_iter()
-            .enumerate()
-            .map(|(w, ops)| (!ops.is_empty()).then(|| st.workers[w].shared.submit(ops)))
-            .collect();
-        let answers: Vec<Option<SysResult<worker::BatchResult>>> = replies
-            .into_iter()
-            .enumerate()
-            .map(|(w, r)| r.map(|r| r.and_then(|reply| st.workers[w].shared.wait(&reply))))
-            .collect();
+        let answers = submit_all(&st, batch.ops);
         plans
             .into_iter()
             .map(|plan| match plan {
@@ -805,16 +810,7 @@ impl Engine {
                 }
             }
         }
-        let replies: Vec<_> = ops
-            .into_iter()
-            .enumerate()
-            .map(|(w, ops)| (!ops.is_empty()).then(|| st.workers[w].shared.submit(ops)))
-            .collect();
-        let answers: Vec<Option<SysResult<worker::BatchResult>>> = replies
-            .into_iter()
-            .enumerate()
-            .map(|(w, r)| r.map(|r| r.and_then(|reply| st.workers[w].shared.wait(&reply))))
-            .collect();
+        let answers = submit_all(&st, ops);
         plans
             .into_iter()
             .map(|p| match p {

@@ -3,26 +3,11 @@
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { GPU, startAgent, tempDir } from "../support/agent.ts";
+import { ctl } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 
-const CLI = fileURLToPath(new URL("../../service/cli/ioeventctl.ts", import.meta.url));
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** Runs ioeventctl as its own process (async: the agent under test shares this event loop). */
-async function ctl(
-  address: string,
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", CLI, "--address", address, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: r.code, out: text.decode(r.stdout), err: text.decode(r.stderr) };
-}
 
 Deno.test(
   "ioeventctl: info, devices, create, list, get, delete, reconcile, with exit codes",

@@ -2,25 +2,11 @@
 // descriptor that is not a vfio-pci device: exit 4 with the reason), a half-given pair is
 // a usage error before any call (exit 2), and `list` says which backend serves each entry.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { GPU, startAgent } from "../support/agent.ts";
+import { ctl } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 
-const CLI = fileURLToPath(new URL("../../service/cli/ioeventctl.ts", import.meta.url));
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function ctl(
-  address: string,
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", CLI, "--address", address, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return { code: r.code, out: text.decode(r.stdout), err: text.decode(r.stderr) };
-}
 
 Deno.test("ioeventctl: create --vfio-pid/--vfio-fd, and list's BACKEND column", opts, async () => {
   const t = await startAgent();
