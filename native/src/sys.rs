@@ -957,56 +957,49 @@ impl Drop for Mmap {
 
 // ---- C ABI pointer helpers (used by lib.rs only) ----
 
-/// The caller's `(ptr, cap)` u64 buffer as a slice; `None` when `ptr` is null and `cap`
-/// is non-zero, an empty slice when `cap` is 0.
+/// Length and alignment checks shared by the caller-buffer helpers below: `Some(len)` when
+/// a `(ptr, len)` array of `T` may be turned into a slice (`ptr` non-null and aligned, total
+/// size in range), `None` otherwise; `len == 0` never touches `ptr`.
+fn abi_len<T>(ptr: *const T, len: u64) -> Option<usize> {
+    let len = usize::try_from(len).ok()?;
+    if len == 0 {
+        return Some(0);
+    }
+    let aligned = (ptr as usize).is_multiple_of(std::mem::align_of::<T>());
+    let fits = len <= isize::MAX as usize / std::mem::size_of::<T>().max(1);
+    (!ptr.is_null() && aligned && fits).then_some(len)
+}
+
+/// The caller's `(ptr, cap)` u64 buffer as a slice; `None` when `ptr` is null (or
+/// misaligned) and `cap` is non-zero, an empty slice when `cap` is 0.
 pub(crate) fn abi_slice_mut<'a>(ptr: *mut u64, cap: u64) -> Option<&'a mut [u64]> {
-    if cap == 0 {
-        return Some(&mut []);
+    match abi_len(ptr, cap)? {
+        0 => Some(&mut []),
+        // SAFETY: C ABI contract: a non-null `ptr` points to `cap` writable u64s owned by
+        // the caller for the duration of the call (checked: non-null, aligned, size in range).
+        len => Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) }),
     }
-    if ptr.is_null() || !(ptr as usize).is_multiple_of(std::mem::align_of::<u64>()) {
-        return None;
-    }
-    let len = usize::try_from(cap).ok()?;
-    if len > isize::MAX as usize / 8 {
-        return None;
-    }
-    // SAFETY: C ABI contract: a non-null `ptr` points to `cap` writable u64s owned by the
-    // caller for the duration of the call (checked: non-null, aligned, size in range).
-    Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
 
 /// The caller's `(ptr, len)` u32 array; `None` when `ptr` is null (or misaligned) and `len`
 /// is non-zero, an empty slice when `len` is 0.
 pub(crate) fn abi_slice_u32<'a>(ptr: *const u32, len: u64) -> Option<&'a [u32]> {
-    if len == 0 {
-        return Some(&[]);
+    match abi_len(ptr, len)? {
+        0 => Some(&[]),
+        // SAFETY: C ABI contract: a non-null `ptr` points to `len` readable u32s owned by the
+        // caller for the duration of the call (checked: non-null, aligned, size in range).
+        len => Some(unsafe { std::slice::from_raw_parts(ptr, len) }),
     }
-    if ptr.is_null() || !(ptr as usize).is_multiple_of(std::mem::align_of::<u32>()) {
-        return None;
-    }
-    let len = usize::try_from(len).ok()?;
-    if len > isize::MAX as usize / 4 {
-        return None;
-    }
-    // SAFETY: C ABI contract: a non-null `ptr` points to `len` readable u32s owned by the
-    // caller for the duration of the call (checked: non-null, aligned, size in range).
-    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// The caller's `(ptr, len)` byte buffer; `None` when `ptr` is null and `len` is non-zero.
 pub(crate) fn abi_bytes<'a>(ptr: *const u8, len: u64) -> Option<&'a [u8]> {
-    if len == 0 {
-        return Some(&[]);
+    match abi_len(ptr, len)? {
+        0 => Some(&[]),
+        // SAFETY: C ABI contract: a non-null `ptr` points to `len` readable bytes owned by the
+        // caller for the duration of the call (checked: non-null, size in range).
+        len => Some(unsafe { std::slice::from_raw_parts(ptr, len) }),
     }
-    if ptr.is_null() {
-        return None;
-    }
-    let len = usize::try_from(len)
-        .ok()
-        .filter(|&l| l <= isize::MAX as usize)?;
-    // SAFETY: C ABI contract: a non-null `ptr` points to `len` readable bytes owned by the
-    // caller for the duration of the call.
-    Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
 /// The caller's NUL-terminated string as bytes (without the NUL); `None` when null.
