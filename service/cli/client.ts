@@ -1,5 +1,6 @@
 // A promise-based client of the agent, shared by ioeventctl and the tests.
 import * as grpc from "@grpc/grpc-js";
+import { join, resolve } from "node:path";
 import { api } from "../api/proto.ts";
 import type { IoeventfdServiceClient } from "../api/generated/ioeventd/v1/IoeventfdService.ts";
 import type { AgentInfo__Output } from "../api/generated/ioeventd/v1/AgentInfo.ts";
@@ -17,11 +18,14 @@ import type { WatchIoeventfdsRequest } from "../api/generated/ioeventd/v1/WatchI
 
 import { clientCredentials } from "../security/tls.ts";
 
-export const DEFAULT_ADDRESS = "unix://.state/run/ioeventd.sock";
-
-/** $IOEVENTD_ADDRESS, else the socket of an agent started with the defaults in this folder. */
+/**
+ * $IOEVENTD_ADDRESS, else the socket of an agent started with the defaults from this
+ * folder (its state directory: $IOEVENTD_STATE_DIR or .state). Absolute, because a
+ * "unix://" address takes no relative path.
+ */
 export function defaultAddress(): string {
-  return Deno.env.get("IOEVENTD_ADDRESS") ?? DEFAULT_ADDRESS;
+  const stateDir = resolve(Deno.env.get("IOEVENTD_STATE_DIR") ?? ".state");
+  return Deno.env.get("IOEVENTD_ADDRESS") ?? `unix://${join(stateDir, "run", "ioeventd.sock")}`;
 }
 
 export interface ClientTls {

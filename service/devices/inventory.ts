@@ -118,7 +118,13 @@ export class Inventory {
       try {
         entries = await listSysfsDevices(root.path);
       } catch (error) {
-        this.#warnOnce(`root:${root.path}`, `inventory: cannot read ${root.path}: ${error}`);
+        // Deno 2.9 opens /sys only under --allow-all (the narrow `deno task start` flags
+        // skip the real devices; the deployment files grant it): say so plainly.
+        const why = error instanceof Deno.errors.NotCapable
+          ? "Deno reads /sys only with --allow-all; real devices are not listed " +
+            "(the simulated host is unaffected)"
+          : String(error);
+        this.#warnOnce(`root:${root.path}`, `inventory: cannot read ${root.path}: ${why}`);
         continue;
       }
       const devices = await Promise.all(entries.map((e) => readSysfsDevice(e, root.simulated)));
