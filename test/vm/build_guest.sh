@@ -45,7 +45,9 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -s "$kdir/modules/order" ]; then
   (
     cd "$tmp"
     if [ "$flavor" = newer ]; then apt-get "${apt_opts[@]}" update >/dev/null; fi
-    apt-get download "${apt_opts[@]}" linux-image-amd64 >/dev/null
+    # A machine whose package lists were never fetched knows no kernel yet: fetch them once.
+    apt-get download "${apt_opts[@]}" linux-image-amd64 >/dev/null 2>&1 ||
+      { apt-get "${apt_opts[@]}" update >/dev/null && apt-get download "${apt_opts[@]}" linux-image-amd64 >/dev/null; }
     # The metapackage depends on the versioned image package, which on newer kernels is
     # itself split (linux-binary-*: vmlinuz, linux-modules-*: modules): follow the
     # versioned linux-{image,binary,modules}-<version> names, unpack them all.
