@@ -89,16 +89,6 @@ interface AcquiredVfio {
   startTime: bigint;
 }
 
-/**
- * VFIO device fds the agent holds (taken from the VMM with pidfd_getfd, or opened by the
- * agent), by PCI address. A registration on such a device goes to the kernel's
- * VFIO_DEVICE_IOEVENTFD, falling back to the engine writing through the VFIO BAR mmap
- * where the kernel refuses; other devices use the sysfs resourceN mmap.
- */
-export interface VfioDevices {
-  fdFor(address: string): number | undefined;
-}
-
 interface Armed {
   nativeId: bigint;
   backend: Backend;
@@ -242,8 +232,6 @@ export class Registry {
   #listeners = new Set<{ filter: WatchFilter; listener: Listener }>();
   #revision = 0n;
   #accepting = true;
-  /** VFIO device fds by PCI address (none: every device uses its sysfs resourceN). */
-  vfio: VfioDevices | null = null;
   /** Changes made since the last commit, committed together on the next turn. */
   #batch: {
     ops: JournalOp[];
@@ -996,13 +984,13 @@ export class Registry {
 
   /**
    * Hands the acquired fd to the engine; on failure the caller still owns the fd (and
-   * always the VFIO descriptor). A spec with a VFIO device (`vfio`, taken from the VMM),
-   * or a device the agent holds a VFIO fd for (`this.vfio`), goes to the kernel first
+   * always the VFIO descriptor). A spec with a VFIO device (`vfio`, taken from the VMM)
+   * goes to the kernel first
    * ("auto": the engine falls back to the VFIO BAR mmap where the kernel refuses); any
    * other to its sysfs resourceN. `at` prefixes the fields of a refusal.
    */
   #arm(spec: Spec, source: AcquiredSource, vfio: AcquiredVfio | null, at: string): Armed {
-    const vfioFd = vfio?.fd ?? this.vfio?.fdFor(spec.device);
+    const vfioFd = vfio?.fd;
     const bar = this.devices.get(spec.device)?.bars[spec.bar];
     const viaVfio = vfioFd !== undefined && this.engine.registerVfio !== undefined;
     if (vfio && !viaVfio) {
