@@ -254,9 +254,7 @@ async function controlPlane(): Promise<Record<string, unknown>> {
     out.total_registrations = N;
     for (const c of clients) c.close();
   } finally {
-    agent.kill("SIGKILL");
-    await agent.exited;
-    agent.client.close();
+    await agent.crash();
     await src.kill();
     removeDir(stateDir);
   }

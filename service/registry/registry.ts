@@ -782,7 +782,7 @@ export class Registry {
     );
     // Labels of kept entries follow the desired state.
     const relabel = kept.filter((r) => {
-      const want = specs.find((s) => keyOf(s) === keyOf(r.spec))!.labels;
+      const want = specs[seen.get(keyOf(r.spec))!].labels;
       if (JSON.stringify(want) === JSON.stringify(r.spec.labels)) return false;
       r.spec = { ...r.spec, labels: want };
       return true;

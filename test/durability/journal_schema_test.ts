@@ -133,9 +133,7 @@ Deno.test(
       assert.equal(replayed(agent).rearmed, 1);
     } finally {
       if (agent) {
-        agent.kill("SIGKILL");
-        await agent.exited;
-        agent.client.close();
+        await agent.crash();
       }
       await src.kill();
       removeDir(stateDir);
@@ -219,9 +217,7 @@ Deno.test(
       after.close();
     } finally {
       if (agent) {
-        agent.kill("SIGKILL");
-        await agent.exited;
-        agent.client.close();
+        await agent.crash();
       }
       await vmm.kill();
       removeDir(stateDir);

@@ -49,9 +49,7 @@ Deno.test(
 
       await src.command(`storm-start 0 ${COUNT - 1} 2`);
       await new Promise((r) => setTimeout(r, 200));
-      agent.kill("SIGKILL");
-      await agent.exited;
-      agent.client.close();
+      await agent.crash();
       // From here on, any byte in the BARs was written by the next agent.
       zeroBars(stateDir);
       await new Promise((r) => setTimeout(r, 200));
@@ -81,9 +79,7 @@ Deno.test(
       } while (missing.length > 0 && Date.now() < deadline);
       assert.deepEqual(missing, [], "every eventfd signalled during the outage wrote after re-arm");
     } finally {
-      agent.kill("SIGKILL");
-      await agent.exited;
-      agent.client.close();
+      await agent.crash();
       await src.kill();
       removeDir(stateDir);
     }
@@ -131,9 +127,7 @@ Deno.test(
       for (const id of answered) assert.ok(ids.has(id), `answered ${id} was lost`);
       assert.ok(ids.size <= answered.length + 1, "at most the one unanswered call is extra");
     } finally {
-      agent.kill("SIGKILL");
-      await agent.exited;
-      agent.client.close();
+      await agent.crash();
       await src.kill();
       removeDir(stateDir);
     }
@@ -192,9 +186,7 @@ Deno.test(
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(readBar(bar0, 0x100, 4), 0n);
     } finally {
-      agent.kill("SIGKILL");
-      await agent.exited;
-      agent.client.close();
+      await agent.crash();
       await second?.kill();
       await first.kill();
       await stable.kill();
@@ -243,9 +235,7 @@ Deno.test(
       const ids = (await agent.client.listAll()).map((i) => i.id).sort();
       assert.deepEqual(ids, ok.sort(), "the journal holds exactly the answered creates");
     } finally {
-      agent.kill("SIGKILL");
-      await agent.exited;
-      agent.client.close();
+      await agent.crash();
       await src.kill();
       removeDir(stateDir);
     }

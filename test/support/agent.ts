@@ -69,6 +69,8 @@ export interface AgentProcess {
   exited: Promise<{ code: number; signal: Deno.Signal | null }>;
   logs: string[];
   kill(signal: Deno.Signal): void;
+  /** SIGKILL (a crash, not a stop), then wait for the exit and close the client. */
+  crash(): Promise<void>;
 }
 
 /** Runs the agent as its own process, exactly as `deno task start` does, and waits for it. */
@@ -97,18 +99,25 @@ export async function spawnAgent(stateDir: string, args: string[] = []): Promise
   const { lines: logs, serving } = followAgentLogs(child);
   const exited = child.status.then((s) => ({ code: s.code, signal: s.signal }));
   await serving;
+  const client = new AgentClient(address);
+  // Deno.kill, not child.kill: the latter delivers only the first signal sent.
+  const kill = (signal: Deno.Signal) => {
+    try {
+      Deno.kill(child.pid, signal);
+    } catch { /* already gone */ }
+  };
   return {
     child,
-    client: new AgentClient(address),
+    client,
     stateDir,
     address,
     exited,
     logs,
-    kill(signal: Deno.Signal) {
-      // Deno.kill, not child.kill: the latter delivers only the first signal sent.
-      try {
-        Deno.kill(child.pid, signal);
-      } catch { /* already gone */ }
+    kill,
+    async crash() {
+      kill("SIGKILL");
+      await exited;
+      client.close();
     },
   };
 }
