@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { closeFd, createEventfd, NativeEngine } from "../service/native/engine.ts";
 import { Errno, NativeError } from "../service/native/errno.ts";
+import { median } from "./summary.ts";
 
 export interface ControlOpsResult {
   count: number;
@@ -15,11 +16,6 @@ export interface ControlOpsResult {
   /** Per registration, through one registerMany / unregisterMany call of `count`. */
   register_many_us: number | null;
   unregister_many_us: number | null;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 export function controlOps(dir: string, count = 1000, rounds = 5): ControlOpsResult {

@@ -12,6 +12,8 @@ import { GPU, removeDir, spawnAgent, tempDir } from "../test/support/agent.ts";
 import { NATIVE_BIN, SourceProcess } from "../test/support/source_process.ts";
 import { renderTable } from "../service/cli/table.ts";
 import { AgentClient } from "../service/cli/client.ts";
+import process from "node:process";
+import { median, percentile } from "./summary.ts";
 
 const QUICK = Deno.args.includes("--quick"); // CI smoke: fewer triggers, shorter windows
 const LATENCY_COUNT = QUICK ? 5_000 : 100_000;
@@ -35,9 +37,8 @@ function baseline(args: string[]): Record<string, number> {
 
 /** CPU seconds this process has used (the engine's workers run inside it). */
 function cpuSeconds(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
+  const { user, system } = process.cpuUsage(); // getrusage, µs
+  return (user + system) / 1e6;
 }
 
 function rssMiB(pid: number | "self"): number {
@@ -163,7 +164,6 @@ async function throughput(
       engine.push((a.triggers() - before) / seconds);
       if (baselineArgs) base.push(baseline(baselineArgs).writes_per_sec);
     }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
     return {
       writesPerSec: median(engine),
       baselineWritesPerSec: base.length > 0 ? median(base) : 0,
@@ -172,10 +172,6 @@ async function throughput(
   } finally {
     await a.close();
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
 async function controlPlane(): Promise<Record<string, unknown>> {
