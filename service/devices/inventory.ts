@@ -79,8 +79,9 @@ export class Inventory {
   }
 
   /**
-   * Scans now and then every `intervalMs` after the previous scan ends; calls `onChange` only
-   * when something was added, removed or changed.
+   * Scans every `intervalMs` after the previous scan ends, the first one `intervalMs` from
+   * now (the agent has just scanned at start); calls `onChange` only when something was
+   * added, removed or changed.
    */
   startPeriodic(intervalMs: number, onChange: (change: InventoryChange) => void): void {
     this.#stopTimer();
@@ -96,7 +97,7 @@ export class Inventory {
       }
       if (active()) this.#timer = setTimeout(tick, intervalMs);
     };
-    this.#timer = setTimeout(tick, 0);
+    this.#timer = setTimeout(tick, intervalMs);
   }
 
   /** Stops periodic scanning; resolves once a scan already under way has finished. */
