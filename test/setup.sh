@@ -1,28 +1,99 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests use, once (they are real tools, not mocks):
-# pciutils (lspci, to check the sysfs inventory against), prometheus (metrics end to end),
-# protobuf-compiler (protoc checks the API contract and feeds the independent client),
-# systemd (systemd-analyze verifies deploy/systemd/ioeventd.service), qemu-system-x86,
-# busybox-static and cpio (the VM tier, test/vm/), openssl (test/security/ makes its test
-# CAs and certificates at run time).
+# Installs the Debian packages the tests use and proves that each tool works: not only that a
+# command of that name exists (a green CI on a machine where something was installed by hand can
+# hide a missing package, as protoc without libprotobuf-dev's well-known types once did).
+#
+#   tool                what the tests do with it                       Debian packages
+#   protoc              the API contract, the independent client        protobuf-compiler libprotobuf-dev
+#   prometheus/promtool metrics end to end, rule tests                  prometheus
+#   lspci               checks the sysfs inventory against              pciutils
+#   systemd-analyze     verifies deploy/systemd/ioeventd.service        systemd
+#   qemu-system-x86_64  the VM tier (test/vm/): real kernels            qemu-system-x86
+#   busybox (static)    the VM guest's initramfs                        busybox-static
+#   cpio                the VM guest's initramfs                        cpio
+#   openssl             test CAs and certificates (test/security/)      openssl
+#
+# A tool whose check fails has its packages installed (or reinstalled, when present but broken);
+# if the check still fails, the script stops with one line naming the tool, the packages and the
+# tool's own last error line.
 set -euo pipefail
-need=()
-command -v lspci >/dev/null 2>&1 || need+=(pciutils)
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
-command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
-# The VM tier (test/vm/): QEMU, a static busybox and cpio for the guest's initramfs.
-command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
-dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
-command -v cpio >/dev/null 2>&1 || need+=(cpio)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-if [ ${#need[@]} -gt 0 ]; then
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+log="$work/check.log"
+apt_ready=0
+
+# --- checks: each proves the tool does its job here, output in $log -----------------------------
+
+check_protoc() { # compiles a file that imports a well-known type
+  mkdir -p "$work/proto"
+  printf '%s\n' 'syntax = "proto3";' 'import "google/protobuf/timestamp.proto";' \
+    'message Probe { google.protobuf.Timestamp at = 1; }' >"$work/proto/probe.proto"
+  protoc -I"$work/proto" --include_imports --descriptor_set_out="$work/probe.pb" \
+    "$work/proto/probe.proto" && [ -s "$work/probe.pb" ]
+}
+check_prometheus() { prometheus --version && promtool --version; }
+check_lspci() { # reads a one-device sysfs tree of our own (vendor 1af4, device 1110)
+  local dev="$work/sys/bus/pci/devices/0000:00:01.0"
+  mkdir -p "$dev"
+  { printf '\xf4\x1a\x10\x11'; head -c 60 /dev/zero; } >"$dev/config"
+  echo 0x1af4 >"$dev/vendor"
+  echo 0x1110 >"$dev/device"
+  echo 0x050000 >"$dev/class"
+  echo 0 >"$dev/irq"
+  printf '0x0000000000000000 0x0000000000000000 0x0000000000000000\n' >"$dev/resource"
+  lspci -A linux-sysfs -O "sysfs.path=$work/sys/bus/pci" -n | tee /dev/stderr | grep -q '1af4:1110'
+}
+check_systemd_analyze() { systemd-analyze --version; }
+check_qemu() { # starts a machine and quits it through its monitor
+  echo quit | timeout 60 qemu-system-x86_64 -machine none -nodefaults -display none \
+    -serial none -monitor stdio
+}
+check_busybox() { # the guest needs the static one: it runs with no libc in the initramfs
+  local bin=/bin/busybox
+  [ -x "$bin" ] || bin="$(command -v busybox)"
+  "$bin" true && file -L "$bin" | tee /dev/stderr | grep -q 'statically linked'
+}
+check_cpio() { (cd "$work" && echo . | cpio -o -H newc >/dev/null); }
+check_openssl() { openssl version && openssl genpkey -algorithm ed25519 >/dev/null; }
+
+# --- install or repair -------------------------------------------------------------------------
+
+install_packages() {
   if [ "$(id -u)" -ne 0 ]; then
-    echo "test/setup.sh: need root to install: ${need[*]}" >&2
+    echo "test/setup.sh: need root to install: $*" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+  if [ "$apt_ready" -eq 0 ]; then
+    apt-get update -qq
+    apt_ready=1
+  fi
+  # --reinstall repairs a package whose files were damaged or removed; recommends stay off, so
+  # every package a tool needs is named above.
+  apt-get install -y -qq --reinstall --no-install-recommends "$@" >"$work/apt.log" 2>&1 || {
+    echo "test/setup.sh: apt-get install $* failed: $(tail -n 1 "$work/apt.log")" >&2
+    exit 1
+  }
+}
+
+ensure() { # ensure TOOL CHECK PACKAGE...
+  local tool="$1" check="$2"
+  shift 2
+  if "$check" >"$log" 2>&1; then return 0; fi
+  echo "test/setup.sh: $tool does not work here; installing $*" >&2
+  install_packages "$@"
+  if ! "$check" >"$log" 2>&1; then
+    echo "test/setup.sh: $tool still fails after installing $* ($(tail -n 1 "$log"))" >&2
+    exit 1
+  fi
+}
+
+ensure protoc check_protoc protobuf-compiler libprotobuf-dev
+ensure prometheus check_prometheus prometheus
+ensure lspci check_lspci pciutils
+ensure systemd-analyze check_systemd_analyze systemd
+ensure qemu-system-x86_64 check_qemu qemu-system-x86
+ensure busybox check_busybox busybox-static file
+ensure cpio check_cpio cpio
+ensure openssl check_openssl openssl
