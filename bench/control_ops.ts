@@ -4,8 +4,7 @@
 //   deno run -A bench/control_ops.ts [count] [rounds]
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closeFd, createEventfd, NativeEngine } from "../service/native/engine.ts";
-import { Errno, NativeError } from "../service/native/errno.ts";
+import { createEventfd, NativeEngine } from "../service/native/engine.ts";
 import { median } from "./summary.ts";
 
 export interface ControlOpsResult {
@@ -42,40 +41,27 @@ export function controlOps(dir: string, count = 1000, rounds = 5): ControlOpsRes
   const unreg: number[] = [];
   const regMany: number[] = [];
   const unregMany: number[] = [];
-  // An older plugin has no batch calls (ENOSYS): measured as null.
-  let hasBatch = true;
   try {
     for (let r = 0; r < rounds; r++) {
       let local = Array.from({ length: count }, () => createEventfd());
       let t0 = performance.now();
-      const ids = local.map((fd, i) => engine.register(request(i, fd)));
+      const ids = local.map((fd, i) => engine.register(request(i, fd)).id);
       reg.push(((performance.now() - t0) * 1000) / count);
       t0 = performance.now();
       for (const id of ids) engine.unregister(id);
       unreg.push(((performance.now() - t0) * 1000) / count);
-      if (!hasBatch) continue;
       local = Array.from({ length: count }, () => createEventfd());
       t0 = performance.now();
-      let outcomes;
-      try {
-        outcomes = engine.registerMany(local.map((fd, i) => request(i, fd)));
-      } catch (err) {
-        if (err instanceof NativeError && err.errno === Errno.ENOSYS) {
-          hasBatch = false;
-          for (const fd of local) closeFd(fd);
-          continue;
-        }
-        throw err;
-      }
+      const outcomes = engine.registerMany(local.map((fd, i) => request(i, fd)));
       regMany.push(((performance.now() - t0) * 1000) / count);
       const manyIds = outcomes.map((o) => {
         if (!o.ok) throw o.error;
         return o.id;
       });
       t0 = performance.now();
-      const failures = engine.unregisterMany(manyIds).filter((e) => e !== null);
+      const outcomes2 = engine.unregisterMany(manyIds);
       unregMany.push(((performance.now() - t0) * 1000) / count);
-      if (failures.length > 0) throw failures[0];
+      for (const o of outcomes2) if (!o.ok) throw o.error;
     }
   } finally {
     engine.close();
@@ -85,8 +71,8 @@ export function controlOps(dir: string, count = 1000, rounds = 5): ControlOpsRes
     count,
     register_us: round(median(reg)),
     unregister_us: round(median(unreg)),
-    register_many_us: hasBatch ? round(median(regMany)) : null,
-    unregister_many_us: hasBatch ? round(median(unregMany)) : null,
+    register_many_us: round(median(regMany)),
+    unregister_many_us: round(median(unregMany)),
   };
 }
 

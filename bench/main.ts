@@ -88,15 +88,17 @@ async function armed(
   const ids: bigint[] = [];
   for (let i = 0; i < n; i++) {
     const s = engine.acquireSource(src.pid, src.fds[i]);
-    ids.push(engine.register({
-      barPath: bar,
-      offset: BigInt(8 * i),
-      width: 4,
-      data: 0xdeadbeefn,
-      fd: s.fd,
-      pid: 0,
-      pidStart: 0n,
-    }));
+    ids.push(
+      engine.register({
+        barPath: bar,
+        offset: BigInt(8 * i),
+        width: 4,
+        data: 0xdeadbeefn,
+        fd: s.fd,
+        pid: 0,
+        pidStart: 0n,
+      }).id,
+    );
   }
   const triggers = () => {
     let sum = 0n;

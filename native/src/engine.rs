@@ -14,7 +14,7 @@ use crate::bar::{BarTable, Mapping};
 use crate::mmio::MmioCell;
 use crate::monitor::{self, Event, Monitor};
 use crate::source;
-use crate::stats::{RegStats, WORKER_U64S};
+use crate::stats::{Counters, RegStats, WORKER_U64S};
 use crate::sys::{self, Errno, SysResult};
 use crate::vfio::{self, KernelIoeventfd};
 use crate::worker::{self, ControlOp, Group, Op, PollMode, Target, WorkerShared};
@@ -777,21 +777,22 @@ impl Engine {
     }
 
     /// Barrier: disarms `id` (its eventfd's other registrations go on), closes the eventfd
-    /// with its last registration, releases its BAR. `ENOENT` if unknown.
-    pub fn unregister(&self, id: u64) -> SysResult<()> {
+    /// with its last registration, releases its BAR. Returns the registration's final
+    /// counters, read after the barrier (no write can follow). `ENOENT` if unknown.
+    pub fn unregister(&self, id: u64) -> SysResult<Counters> {
         self.unregister_batch(&[id])[0]
     }
 
     /// `unregister` for each id, with one control operation per worker. One result per id,
     /// in order (an id given twice: `ENOENT` the second time).
-    pub fn unregister_batch(&self, ids: &[u64]) -> Vec<SysResult<()>> {
+    pub fn unregister_batch(&self, ids: &[u64]) -> Vec<SysResult<Counters>> {
         let mut st = match self.open_state() {
             Ok(st) => st,
             Err(e) => return vec![Err(e); ids.len()],
         };
         let mut ops: Vec<Vec<Op>> = (0..st.workers.len()).map(|_| Vec::new()).collect();
         // Per id: done, or (worker, item, info) waiting for its worker.
-        let mut plans: Vec<Result<(usize, usize, RegInfo), SysResult<()>>> =
+        let mut plans: Vec<Result<(usize, usize, RegInfo), SysResult<Counters>>> =
             Vec::with_capacity(ids.len());
         for &id in ids {
             let Some(info) = st.regs.remove(&id) else {
@@ -829,7 +830,12 @@ impl Engine {
 
     /// The engine's side of an unregistration, once the worker has answered (`r`: 1 when
     /// the eventfd went with it).
-    fn finish_unregister(&self, st: &mut State, info: RegInfo, r: SysResult<u64>) -> SysResult<()> {
+    fn finish_unregister(
+        &self,
+        st: &mut State,
+        info: RegInfo,
+        r: SysResult<u64>,
+    ) -> SysResult<Counters> {
         let res = match info.served {
             Served::User { bar, group, .. } => {
                 self.bars.release(&bar);
@@ -846,7 +852,8 @@ impl Engine {
                         st.held.remove(&fd);
                     }
                 }
-                r.map(|_| ())
+                // After the worker's answer: it has dropped the target, so these are final.
+                r.map(|_| info.stats.snapshot())
             }
             // De-assigned in the kernel (no write from now on) and the eventfd closed.
             Served::Kernel { k, key } => {
@@ -858,7 +865,7 @@ impl Engine {
                     }
                 }
                 drop(k);
-                Ok(())
+                Ok(info.stats.snapshot())
             }
         };
         self.unwatch_source(info.source);
@@ -907,7 +914,7 @@ impl Engine {
             .regs
             .iter()
             .map(|(id, r)| {
-                let [t, s, l] = r.stats.snapshot();
+                let [t, s, l] = r.stats.snapshot().as_words();
                 [*id, t, s, l]
             })
             .collect();
@@ -956,7 +963,7 @@ impl Engine {
 }
 
 /// Values in `info` (`ioeventd_engine_info`).
-pub const INFO_U64S: usize = 11;
+pub const INFO_U64S: usize = crate::abi_layout::info::LEN;
 
 impl Drop for Engine {
     fn drop(&mut self) {

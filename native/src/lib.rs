@@ -5,6 +5,7 @@
 //! usual C contract (valid for the call, `cap` elements); the conversion to slices lives
 //! in `sys::abi_slice_mut` / `sys::abi_cstr`, which also refuse null pointers.
 
+pub mod abi_layout;
 pub mod bar;
 pub mod engine;
 pub mod mmio;
@@ -15,6 +16,7 @@ pub mod sys;
 pub mod vfio;
 pub mod worker;
 
+use stats::Counters;
 use engine::{Config, Engine, RegisterRequest, Request, ShardMode, VfioMode, VfioRegisterRequest};
 use std::ffi::OsStr;
 use std::os::fd::IntoRawFd;
@@ -22,10 +24,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use sys::Errno;
+use abi_layout as layout;
 use worker::PollMode;
 
 /// The ABI version implemented.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Open engines; handle = index + 1. Slots are never reused, so a stale handle stays
 /// invalid (`EBADF`) forever.
@@ -62,22 +65,19 @@ pub extern "C" fn ioeventd_abi_version() -> u32 {
     ABI_VERSION
 }
 
+/// Writes the record layout table ([`abi_layout`]: `record.word=index` lines and
+/// `record.len=N`, UTF-8, no NUL) into `buf` when it fits in `cap` bytes (else nothing),
+/// and returns its length in bytes.
 #[no_mangle]
-pub extern "C" fn ioeventd_engine_open(
-    workers: u32,
-    canary_period_us: u32,
-    poll_mode: u32,
-    spin_budget_us: u32,
-) -> i64 {
+pub extern "C" fn ioeventd_abi_layout(buf: *mut u8, cap: u64) -> i64 {
     ret_i64((|| {
-        let poll_mode = PollMode::from_u32(poll_mode).ok_or(Errno::EINVAL)?;
-        open_engine(Config {
-            workers,
-            canary_period_us,
-            poll_mode,
-            spin_budget_us,
-            ..Config::default()
-        })
+        let table = abi_layout::table();
+        let len = table.len() as u64;
+        if cap >= len {
+            let out = sys::abi_bytes_mut(buf, len).ok_or(Errno::EFAULT)?;
+            out.copy_from_slice(table.as_bytes());
+        }
+        Ok(len as i64)
     })())
 }
 
@@ -90,7 +90,7 @@ fn open_engine(config: Config) -> Result<i64, Errno> {
 
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub extern "C" fn ioeventd_engine_open2(
+pub extern "C" fn ioeventd_engine_open(
     workers: u32,
     canary_period_us: u32,
     poll_mode: u32,
@@ -141,9 +141,11 @@ pub extern "C" fn ioeventd_source_acquire(
     out: *mut u64,
 ) -> i64 {
     ret_i64((|| {
-        let out = sys::abi_slice_mut(out, 3).ok_or(Errno::EFAULT)?;
+        let out = sys::abi_slice_mut(out, layout::source::LEN as u64).ok_or(Errno::EFAULT)?;
         let a = source::acquire(pid, fd, expect_start, expect_inode)?;
-        out.copy_from_slice(&[a.start, a.identity, a.dev]);
+        out[layout::source::START_TIME] = a.start;
+        out[layout::source::EVENTFD_ID] = a.identity;
+        out[layout::source::DEV] = a.dev;
         Ok(i64::from(a.fd.into_raw_fd()))
     })())
 }
@@ -186,12 +188,25 @@ pub extern "C" fn ioeventd_register(
 }
 
 #[no_mangle]
-pub extern "C" fn ioeventd_unregister(engine: u64, id: u64) -> i32 {
-    ret_i32(self::engine(engine).and_then(|e| e.unregister(id)))
+pub extern "C" fn ioeventd_unregister(engine: u64, id: u64, out: *mut u64) -> i32 {
+    ret_i32((|| {
+        let e = self::engine(engine)?;
+        // NULL: the caller does not want the counters (any length is then allowed).
+        let out = if out.is_null() {
+            None
+        } else {
+            Some(sys::abi_slice_mut(out, layout::counters::LEN as u64).ok_or(Errno::EFAULT)?)
+        };
+        let last = e.unregister(id)?;
+        if let Some(out) = out {
+            out.copy_from_slice(&last.as_words());
+        }
+        Ok(())
+    })())
 }
 
 /// `u64`s per `ioeventd_register_batch` record (see README.md).
-pub const BATCH_RECORD_U64S: usize = 13;
+pub const BATCH_RECORD_U64S: usize = layout::register::LEN;
 /// Record kinds of `ioeventd_register_batch`.
 const BATCH_KIND_FILE: u64 = 1;
 const BATCH_KIND_VFIO: u64 = 2;
@@ -231,30 +246,34 @@ pub extern "C" fn ioeventd_register_batch(
         let mut reqs: Vec<Request<'_>> = Vec::with_capacity(count as usize);
         let mut slots: Vec<Result<usize, Errno>> = Vec::with_capacity(count as usize);
         for r in recs.chunks_exact(BATCH_RECORD_U64S) {
+            use layout::register as w;
             let parsed = (|| {
                 // No word is truncated into a valid value.
-                let width = u32::try_from(r[4]).map_err(|_| Errno::EINVAL)?;
-                let (efd, pid) = (batch_i32(r[6])?, batch_i32(r[7])?);
-                match r[0] {
+                let width = u32::try_from(r[w::WIDTH]).map_err(|_| Errno::EINVAL)?;
+                let (efd, pid) = (batch_i32(r[w::EFD])?, batch_i32(r[w::PID])?);
+                match r[w::KIND] {
                     BATCH_KIND_FILE => Ok(Request::File(RegisterRequest {
-                        bar_path: Path::new(OsStr::from_bytes(batch_path(strings, r[1])?)),
-                        offset: r[3],
+                        bar_path: Path::new(OsStr::from_bytes(batch_path(
+                            strings,
+                            r[w::PATH_OR_DEVICE],
+                        )?)),
+                        offset: r[w::OFFSET],
                         width,
-                        data: r[5],
+                        data: r[w::DATA],
                         efd,
                         pid,
-                        pid_start: r[8],
+                        pid_start: r[w::PID_START],
                     })),
                     BATCH_KIND_VFIO => Ok(Request::Vfio(VfioRegisterRequest {
-                        device: batch_i32(r[1])?,
-                        region: u32::try_from(r[2]).map_err(|_| Errno::EINVAL)?,
-                        offset: r[3],
+                        device: batch_i32(r[w::PATH_OR_DEVICE])?,
+                        region: u32::try_from(r[w::REGION]).map_err(|_| Errno::EINVAL)?,
+                        offset: r[w::OFFSET],
                         width,
-                        data: r[5],
+                        data: r[w::DATA],
                         efd,
                         pid,
-                        pid_start: r[8],
-                        mode: u32::try_from(r[9])
+                        pid_start: r[w::PID_START],
+                        mode: u32::try_from(r[w::MODE])
                             .ok()
                             .and_then(VfioMode::from_u32)
                             .ok_or(Errno::EINVAL)?,
@@ -270,18 +289,19 @@ pub extern "C" fn ioeventd_register_batch(
         let results = e.register_batch(&reqs);
         let mut ok = 0i64;
         for (rec, slot) in recs.chunks_exact_mut(BATCH_RECORD_U64S).zip(slots) {
+            use layout::register as w;
             let r = slot.and_then(|i| results[i]);
             match r {
                 Ok(id) => {
                     ok += 1;
-                    rec[10] = id;
-                    rec[11] = e.backend(id).map(|b| b as u64).unwrap_or(0);
-                    rec[12] = e.worker_of(id).map(|w| w as u64).unwrap_or(u64::MAX);
+                    rec[w::RESULT] = id;
+                    rec[w::BACKEND] = e.backend(id).map(|b| b as u64).unwrap_or(0);
+                    rec[w::WORKER] = e.worker_of(id).map(|w| w as u64).unwrap_or(u64::MAX);
                 }
                 Err(err) => {
-                    rec[10] = err.to_abi() as u64;
-                    rec[11] = 0;
-                    rec[12] = u64::MAX;
+                    rec[w::RESULT] = err.to_abi() as u64;
+                    rec[w::BACKEND] = 0;
+                    rec[w::WORKER] = u64::MAX;
                 }
             }
         }
@@ -296,18 +316,21 @@ pub extern "C" fn ioeventd_unregister_batch(engine: u64, recs: *mut u64, count: 
         if count > engine::MAX_BATCH as u64 {
             return Err(Errno::EINVAL);
         }
-        let recs = sys::abi_slice_mut(recs, count * 2).ok_or(Errno::EFAULT)?;
-        let ids: Vec<u64> = recs.chunks_exact(2).map(|r| r[0]).collect();
+        use layout::unregister as w;
+        let recs = sys::abi_slice_mut(recs, count * w::LEN as u64).ok_or(Errno::EFAULT)?;
+        let ids: Vec<u64> = recs.chunks_exact(w::LEN).map(|r| r[w::ID]).collect();
         let results = e.unregister_batch(&ids);
         let mut ok = 0i64;
-        for (rec, r) in recs.chunks_exact_mut(2).zip(results) {
-            rec[1] = match r {
-                Ok(()) => {
+        for (rec, r) in recs.chunks_exact_mut(w::LEN).zip(results) {
+            let (result, last) = match r {
+                Ok(last) => {
                     ok += 1;
-                    0
+                    (0, last)
                 }
-                Err(err) => err.to_abi() as u64,
+                Err(err) => (err.to_abi() as u64, Counters::default()),
             };
+            rec[w::RESULT] = result;
+            rec[w::TRIGGERS..w::TRIGGERS + layout::counters::LEN].copy_from_slice(&last.as_words());
         }
         Ok(ok)
     })())
@@ -325,9 +348,10 @@ pub extern "C" fn ioeventd_registration_worker(engine: u64, id: u64) -> i32 {
 pub extern "C" fn ioeventd_stats_registrations(engine: u64, buf: *mut u64, cap: u64) -> i64 {
     ret_i64((|| {
         let e = self::engine(engine)?;
-        let out = sys::abi_slice_mut(buf, cap.saturating_mul(4)).ok_or(Errno::EFAULT)?;
+        let len = layout::stats::LEN;
+        let out = sys::abi_slice_mut(buf, cap.saturating_mul(len as u64)).ok_or(Errno::EFAULT)?;
         let recs = e.registration_stats()?;
-        for (dst, rec) in out.chunks_exact_mut(4).zip(&recs) {
+        for (dst, rec) in out.chunks_exact_mut(len).zip(&recs) {
             dst.copy_from_slice(rec);
         }
         Ok(recs.len() as i64)
@@ -380,10 +404,11 @@ pub extern "C" fn ioeventd_events_wait(
     ret_i64((|| {
         let e = self::engine(engine)?;
         let n = usize::try_from(cap).unwrap_or(usize::MAX).min(1024);
-        let out = sys::abi_slice_mut(buf, (n * 4) as u64).ok_or(Errno::EFAULT)?;
+        let len = layout::event::LEN;
+        let out = sys::abi_slice_mut(buf, (n * len) as u64).ok_or(Errno::EFAULT)?;
         let mut events = vec![[0u64; 4]; n];
         let got = e.events_wait(&mut events, timeout_ms)?;
-        for (dst, ev) in out.chunks_exact_mut(4).zip(&events[..got]) {
+        for (dst, ev) in out.chunks_exact_mut(len).zip(&events[..got]) {
             dst.copy_from_slice(ev);
         }
         Ok(got as i64)
@@ -432,10 +457,12 @@ pub extern "C" fn ioeventd_vfio_acquire(pid: i32, fd: i32) -> i32 {
 #[no_mangle]
 pub extern "C" fn ioeventd_vfio_region_info(vfio_fd: i32, region: u32, out: *mut u64) -> i32 {
     ret_i32((|| {
-        let out = sys::abi_slice_mut(out, 3).ok_or(Errno::EFAULT)?;
+        let out = sys::abi_slice_mut(out, layout::region::LEN as u64).ok_or(Errno::EFAULT)?;
         vfio::check_device(vfio_fd)?;
         let info = sys::vfio_region_info(vfio_fd, region)?;
-        out.copy_from_slice(&[info.size, info.offset, u64::from(info.flags)]);
+        out[layout::region::SIZE] = info.size;
+        out[layout::region::OFFSET] = info.offset;
+        out[layout::region::FLAGS] = u64::from(info.flags);
         Ok(())
     })())
 }

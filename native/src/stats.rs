@@ -117,13 +117,31 @@ impl RegStats {
         self.last_trigger_unix_ns.store(unix_ns, Relaxed);
     }
 
-    /// `[triggers, signals, last_trigger_unix_ns]`.
-    pub fn snapshot(&self) -> [u64; 3] {
-        [
-            self.triggers.load(Relaxed),
-            self.signals.load(Relaxed),
-            self.last_trigger_unix_ns.load(Relaxed),
-        ]
+    /// The counters now (final once the registration's worker has let go of it).
+    pub fn snapshot(&self) -> Counters {
+        Counters {
+            triggers: self.triggers.load(Relaxed),
+            signals: self.signals.load(Relaxed),
+            last_trigger_unix_ns: self.last_trigger_unix_ns.load(Relaxed),
+        }
+    }
+}
+
+/// A snapshot of one registration's counters ([`crate::abi_layout::counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Writes performed.
+    pub triggers: u64,
+    /// Sum of the eventfd counter values read (coalesced signals).
+    pub signals: u64,
+    /// Unix time in ns of the last write, 0 if none.
+    pub last_trigger_unix_ns: u64,
+}
+
+impl Counters {
+    /// The words of the `counters` layout, in order.
+    pub fn as_words(&self) -> [u64; crate::abi_layout::counters::LEN] {
+        [self.triggers, self.signals, self.last_trigger_unix_ns]
     }
 }
 
@@ -217,6 +235,6 @@ mod tests {
         let s = RegStats::default();
         s.record(3, 42);
         s.record(1, 43);
-        assert_eq!(s.snapshot(), [2, 4, 43]);
+        assert_eq!(s.snapshot().as_words(), [2, 4, 43]);
     }
 }

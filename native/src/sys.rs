@@ -17,29 +17,62 @@ compile_error!("ioeventd_native supports x86_64 Linux only");
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Errno(pub i32);
 
+/// Declares the named errno constants and the one table of their names.
+macro_rules! errnos {
+    ($($name:ident = $n:expr),* $(,)?) => {
+        impl Errno {
+            $(
+                #[doc = concat!("`", stringify!($name), "`.")]
+                pub const $name: Errno = Errno($n);
+            )*
+            /// Every errno the C ABI can return, by name (the TypeScript table,
+            /// `service/native/errno.ts`, must equal it: `ioeventd_abi_layout` sends it).
+            pub const TABLE: &'static [(&'static str, Errno)] = &[$((stringify!($name), Errno($n))),*];
+        }
+    };
+}
+
+errnos! {
+    EPERM = 1,
+    ENOENT = 2,
+    ESRCH = 3,
+    EINTR = 4,
+    EIO = 5,
+    ENXIO = 6,
+    EBADF = 9,
+    EAGAIN = 11,
+    ENOMEM = 12,
+    EACCES = 13,
+    EFAULT = 14,
+    EBUSY = 16,
+    EEXIST = 17,
+    ENODEV = 19,
+    ENOTDIR = 20,
+    EISDIR = 21,
+    EINVAL = 22,
+    ENFILE = 23,
+    EMFILE = 24,
+    ENOTTY = 25,
+    ETXTBSY = 26,
+    EFBIG = 27,
+    ENOSPC = 28,
+    EROFS = 30,
+    ERANGE = 34,
+    ENAMETOOLONG = 36,
+    ENOSYS = 38,
+    ELOOP = 40,
+    EOVERFLOW = 75,
+    EOPNOTSUPP = 95,
+    ESTALE = 116,
+    EMEDIUMTYPE = 124,
+    EOWNERDEAD = 130,
+}
+
 impl Errno {
-    pub const EPERM: Errno = Errno(1);
-    pub const ENOENT: Errno = Errno(2);
-    pub const ESRCH: Errno = Errno(3);
-    pub const EINTR: Errno = Errno(4);
-    pub const EIO: Errno = Errno(5);
-    pub const EBADF: Errno = Errno(9);
-    pub const EAGAIN: Errno = Errno(11);
-    pub const ENOMEM: Errno = Errno(12);
-    pub const EFAULT: Errno = Errno(14);
-    pub const EBUSY: Errno = Errno(16);
-    pub const EEXIST: Errno = Errno(17);
-    pub const ENODEV: Errno = Errno(19);
-    pub const EINVAL: Errno = Errno(22);
-    pub const EMFILE: Errno = Errno(24);
-    pub const ENOSPC: Errno = Errno(28);
-    pub const ERANGE: Errno = Errno(34);
-    pub const ENOSYS: Errno = Errno(38);
-    pub const ENOTTY: Errno = Errno(25);
-    pub const EOPNOTSUPP: Errno = Errno(95);
-    pub const ESTALE: Errno = Errno(116);
-    pub const EMEDIUMTYPE: Errno = Errno(124);
-    pub const EOWNERDEAD: Errno = Errno(130);
+    /// The symbolic name (`"ENOENT"`), if it is in [`Errno::TABLE`].
+    pub fn name(self) -> Option<&'static str> {
+        Errno::TABLE.iter().find(|(_, e)| *e == self).map(|(n, _)| *n)
+    }
 
     /// The calling thread's current `errno`.
     pub fn last() -> Errno {
@@ -999,6 +1032,17 @@ pub(crate) fn abi_bytes<'a>(ptr: *const u8, len: u64) -> Option<&'a [u8]> {
         // SAFETY: C ABI contract: a non-null `ptr` points to `len` readable bytes owned by the
         // caller for the duration of the call (checked: non-null, size in range).
         len => Some(unsafe { std::slice::from_raw_parts(ptr, len) }),
+    }
+}
+
+/// The caller's `(ptr, len)` writable byte buffer; `None` when `ptr` is null and `len` is
+/// non-zero.
+pub(crate) fn abi_bytes_mut<'a>(ptr: *mut u8, len: u64) -> Option<&'a mut [u8]> {
+    match abi_len(ptr, len)? {
+        0 => Some(&mut []),
+        // SAFETY: C ABI contract: a non-null `ptr` points to `len` writable bytes owned by the
+        // caller for the duration of the call (checked: non-null, size in range).
+        len => Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) }),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The C ABI v1, called directly as the TypeScript binding would.
+//! The C ABI v2, called directly as the TypeScript binding would.
 mod common;
 
 use common::{eventually, TempBar};
@@ -19,7 +19,7 @@ fn cpath(bar: &TempBar) -> CString {
 
 #[test]
 fn version_and_bounds() {
-    assert_eq!(ioeventd_abi_version(), 1);
+    assert_eq!(ioeventd_abi_version(), 2);
     assert_eq!(ioeventd_histogram_bounds(ptr::null_mut(), 0), 19);
     assert_eq!(ioeventd_histogram_bounds(ptr::null_mut(), 3), EFAULT);
     let mut b = [0u64; 25];
@@ -37,7 +37,7 @@ fn bad_handles_are_ebadf() {
     let mut buf = [0u64; 64];
     for h in [0u64, 999_999, u64::MAX] {
         assert_eq!(ioeventd_engine_close(h), EBADF as i32);
-        assert_eq!(ioeventd_unregister(h, 1), EBADF as i32);
+        assert_eq!(ioeventd_unregister(h, 1, ptr::null_mut()), EBADF as i32);
         assert_eq!(ioeventd_stats_registrations(h, buf.as_mut_ptr(), 16), EBADF);
         assert_eq!(ioeventd_stats_workers(h, buf.as_mut_ptr(), 64), EBADF);
         assert_eq!(ioeventd_engine_info(h, buf.as_mut_ptr(), 7), EBADF);
@@ -48,14 +48,14 @@ fn bad_handles_are_ebadf() {
             EBADF
         );
     }
-    assert_eq!(ioeventd_engine_open(1, 0, 3, 0), EINVAL);
+    assert_eq!(ioeventd_engine_open(1, 0, 3, 0, 0, ptr::null(), 0), EINVAL);
     assert_eq!(ioeventd_eventfd_signal(-1, 1), EBADF as i32);
     assert_eq!(ioeventd_source_close(-1), EBADF as i32);
 }
 
 #[test]
 fn full_cycle_through_the_abi() {
-    let h = ioeventd_engine_open(0, 1000, 0, 0);
+    let h = ioeventd_engine_open(0, 1000, 0, 0, 0, ptr::null(), 0);
     assert!(h > 0, "{h}");
     let h = h as u64;
     let mut info = [0u64; 7];
@@ -112,8 +112,15 @@ fn full_cycle_through_the_abi() {
     let mut ev = [0u64; 8];
     assert_eq!(ioeventd_events_wait(h, ev.as_mut_ptr(), 2, 0), 0);
 
-    assert_eq!(ioeventd_unregister(h, id as u64), 0);
-    assert_eq!(ioeventd_unregister(h, id as u64), ENOENT as i32);
+    // The final counters, read after the barrier: one write serving two signals.
+    let mut last = [9u64; 3];
+    assert_eq!(ioeventd_unregister(h, id as u64, last.as_mut_ptr()), 0);
+    assert_eq!(last[..2], [1, 2]);
+    assert!(last[2] > 0, "last trigger time");
+    assert_eq!(
+        ioeventd_unregister(h, id as u64, last.as_mut_ptr()),
+        ENOENT as i32
+    );
     assert_eq!(ioeventd_engine_info(h, info.as_mut_ptr(), 7), 7);
     assert_eq!(info[1..3], [0, 0]);
 
@@ -143,7 +150,7 @@ fn full_cycle_through_the_abi() {
 
 #[test]
 fn events_wait_returns_ebadf_when_closed_concurrently() {
-    let h = ioeventd_engine_open(1, 0, 0, 0) as u64;
+    let h = ioeventd_engine_open(1, 0, 0, 0, 0, ptr::null(), 0) as u64;
     let waiter = std::thread::spawn(move || {
         let mut ev = [0u64; 4];
         ioeventd_events_wait(h, ev.as_mut_ptr(), 1, 10_000)
@@ -160,7 +167,7 @@ fn vfio_additions_on_a_host_without_the_device() {
     const ENODEV: i64 = -19;
     const EMEDIUMTYPE: i32 = -124;
     const ENOTTY: i32 = -25;
-    let h = ioeventd_engine_open(1, 0, 0, 0);
+    let h = ioeventd_engine_open(1, 0, 0, 0, 0, ptr::null(), 0);
     assert!(h > 0);
     let h = h as u64;
     let bar = TempBar::new("backend", 4096);
@@ -215,9 +222,9 @@ fn vfio_additions_on_a_host_without_the_device() {
 }
 
 #[test]
-fn open2_shard_pinning_and_the_longer_info() {
+fn open_shard_pinning_and_the_full_info() {
     let cpus = [0u32];
-    let h = ioeventd_engine_open2(2, 0, 0, 0, 1, cpus.as_ptr(), 1);
+    let h = ioeventd_engine_open(2, 0, 0, 0, 1, cpus.as_ptr(), 1);
     assert!(h > 0, "{h}");
     let h = h as u64;
     let mut info = [9u64; 16];
@@ -225,29 +232,29 @@ fn open2_shard_pinning_and_the_longer_info() {
     assert_eq!(info[..11], [2, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0]);
     assert_eq!(info[11], 9, "nothing written past the fields");
     assert_eq!(ioeventd_engine_close(h), 0);
-    // Unpinned, round-robin: the same as engine_open.
-    let h = ioeventd_engine_open2(1, 0, 2, 10, 0, ptr::null(), 0) as u64;
+    // Unpinned, round-robin.
+    let h = ioeventd_engine_open(1, 0, 2, 10, 0, ptr::null(), 0) as u64;
     assert_eq!(ioeventd_engine_info(h, info.as_mut_ptr(), 16), 11);
     assert_eq!(info[..11], [1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0]);
     assert_eq!(ioeventd_engine_close(h), 0);
     assert_eq!(
-        ioeventd_engine_open2(1, 0, 0, 0, 2, ptr::null(), 0),
+        ioeventd_engine_open(1, 0, 0, 0, 2, ptr::null(), 0),
         EINVAL,
         "shard"
     );
     assert_eq!(
-        ioeventd_engine_open2(1, 0, 3, 0, 0, ptr::null(), 0),
+        ioeventd_engine_open(1, 0, 3, 0, 0, ptr::null(), 0),
         EINVAL,
         "poll"
     );
-    assert_eq!(ioeventd_engine_open2(1, 0, 0, 0, 0, ptr::null(), 1), EFAULT);
+    assert_eq!(ioeventd_engine_open(1, 0, 0, 0, 0, ptr::null(), 1), EFAULT);
     let huge = [4096u32];
     assert_eq!(
-        ioeventd_engine_open2(1, 0, 0, 0, 0, huge.as_ptr(), 1),
+        ioeventd_engine_open(1, 0, 0, 0, 0, huge.as_ptr(), 1),
         EINVAL
     );
     assert_eq!(
-        ioeventd_engine_open2(1, 0, 0, 0, 0, huge.as_ptr(), 4096),
+        ioeventd_engine_open(1, 0, 0, 0, 0, huge.as_ptr(), 4096),
         EINVAL
     );
 }
@@ -268,7 +275,7 @@ fn file_record(path_at: u64, offset: u64, width: u64, data: u64, efd: i32) -> [u
 fn register_and_unregister_batch_through_the_abi() {
     const EEXIST: u64 = -17i64 as u64;
     const EMEDIUMTYPE: u64 = -124i64 as u64;
-    let h = ioeventd_engine_open(2, 0, 0, 0) as u64;
+    let h = ioeventd_engine_open(2, 0, 0, 0, 0, ptr::null(), 0) as u64;
     let bar = TempBar::new("abi-batch", 4096);
     let other = TempBar::new("abi-batch2", 4096);
     // Two NUL-terminated paths in one buffer.
@@ -354,9 +361,23 @@ fn register_and_unregister_batch_through_the_abi() {
     ioeventd_engine_info(h, info.as_mut_ptr(), 11);
     assert_eq!((info[1], info[2], info[9]), (3, 2, 2));
 
-    let mut un = [ids[0], 0, 12345, 0, ids[1], 0, ids[2], 0];
+    use ioeventd_native::abi_layout::unregister as u;
+    let mut un = vec![7u64; 4 * u::LEN];
+    for (i, id) in [ids[0], 12345, ids[1], ids[2]].into_iter().enumerate() {
+        un[i * u::LEN + u::ID] = id;
+    }
     assert_eq!(ioeventd_unregister_batch(h, un.as_mut_ptr(), 4), 3);
-    assert_eq!([un[1], un[3], un[5], un[7]], [0, ENOENT as u64, 0, 0]);
+    let out = |i: usize| &un[i * u::LEN..(i + 1) * u::LEN];
+    assert_eq!(
+        [0, 1, 2, 3].map(|i| out(i)[u::RESULT]),
+        [0, ENOENT as u64, 0, 0]
+    );
+    // Final counters per id: a's eventfd and b were signalled once each (one write each).
+    for i in [0, 2, 3] {
+        assert_eq!(out(i)[u::TRIGGERS..u::LAST_TRIGGER_UNIX_NS], [1, 1], "{i}");
+        assert!(out(i)[u::LAST_TRIGGER_UNIX_NS] > 0);
+    }
+    assert_eq!(out(1)[u::TRIGGERS..], [0, 0, 0], "nothing for an unknown id");
     ioeventd_engine_info(h, info.as_mut_ptr(), 11);
     assert_eq!((info[1], info[2], info[9]), (0, 0, 0));
     // Empty batches and bad pointers.
@@ -382,6 +403,30 @@ fn register_and_unregister_batch_through_the_abi() {
     assert_eq!(ioeventd_registration_worker(h, 1), EBADF as i32);
     // `a`, `a_dup` and `b` were taken over and closed by the engine; `spare` never was.
     assert_eq!(ioeventd_source_close(spare), 0);
+}
+
+#[test]
+fn abi_layout_table_is_complete_and_sized() {
+    let need = ioeventd_abi_layout(ptr::null_mut(), 0);
+    assert!(need > 0);
+    assert_eq!(ioeventd_abi_layout(ptr::null_mut(), need as u64), EFAULT);
+    let mut small = [0u8; 4];
+    assert_eq!(ioeventd_abi_layout(small.as_mut_ptr(), 4), need);
+    assert_eq!(small, [0; 4], "nothing written when it does not fit");
+    let mut buf = vec![0u8; need as usize];
+    assert_eq!(ioeventd_abi_layout(buf.as_mut_ptr(), need as u64), need);
+    let text = String::from_utf8(buf).unwrap();
+    for line in [
+        "register.result=10",
+        "register.len=13",
+        "unregister.len=5",
+        "counters.len=3",
+        "stats.len=4",
+        "info.len=11",
+        "event.len=4",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
 }
 
 #[test]

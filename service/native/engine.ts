@@ -1,223 +1,72 @@
-// The binding to the native data plane (native/README.md, ABI v1). This is the only module
+// The binding to the native data plane (native/README.md, ABI v2). This is the only module
 // that knows the C ABI; everything per trigger stays on the native side, and TypeScript only
-// makes control calls and reads statistics as snapshots.
-import { fileURLToPath } from "node:url";
+// makes control calls and reads statistics as snapshots. NativeEngine implements the
+// registry's port (service/registry/data_plane.ts).
+import type {
+  AcquiredSource,
+  ArmedRegistration,
+  Backend,
+  DataPlane,
+  RegisterOutcome,
+  RegistrationRequest,
+  RegistrationStats,
+  SourceIdentity,
+  UnregisterOutcome,
+  VfioMode,
+  VfioRegistrationRequest,
+} from "../registry/data_plane.ts";
+import { BACKENDS } from "../registry/data_plane.ts";
+import { LAYOUT } from "./abi_layout.ts";
 import { Errno, NativeError } from "./errno.ts";
+import { acquireVfioDevice, closeFd, kernelIoeventfd, processStartTime } from "./host.ts";
+import { check, cString, lib } from "./plugin.ts";
 
-const ABI_VERSION = 1;
+// The port's types, for the modules that still import them from here.
+export type {
+  AcquiredSource,
+  Backend,
+  RegisterOutcome,
+  RegistrationRequest,
+  RegistrationStats,
+  UnregisterOutcome,
+  VfioMode,
+  VfioRegistrationRequest,
+};
+export { BACKENDS };
+export {
+  acquireVfioDevice,
+  closeFd,
+  createEventfd,
+  detectBackends,
+  histogramBoundsNs,
+  type HostBackends,
+  kernelIoeventfd,
+  openVfioDevice,
+  processStartTime,
+  signalEventfd,
+  type VfioRegion,
+  vfioRegionInfo,
+} from "./host.ts";
+export { nativeLibraryPath, pluginLayoutTable } from "./plugin.ts";
 
-const symbols = {
-  ioeventd_abi_version: { parameters: [], result: "u32" },
-  ioeventd_engine_open: { parameters: ["u32", "u32", "u32", "u32"], result: "i64" },
-  ioeventd_engine_close: { parameters: ["u64"], result: "i32" },
-  ioeventd_source_acquire: { parameters: ["i32", "i32", "u64", "u64", "buffer"], result: "i64" },
-  ioeventd_source_close: { parameters: ["i32"], result: "i32" },
-  ioeventd_register: {
-    parameters: ["u64", "buffer", "u64", "u32", "u64", "i32", "i32", "u64"],
-    result: "i64",
-  },
-  ioeventd_unregister: { parameters: ["u64", "u64"], result: "i32" },
-  ioeventd_stats_registrations: { parameters: ["u64", "buffer", "u64"], result: "i64" },
-  ioeventd_histogram_bounds: { parameters: ["buffer", "u64"], result: "i64" },
-  ioeventd_stats_workers: { parameters: ["u64", "buffer", "u64"], result: "i64" },
-  ioeventd_engine_info: { parameters: ["u64", "buffer", "u64"], result: "i64" },
-  ioeventd_events_wait: {
-    parameters: ["u64", "buffer", "u64", "i32"],
-    result: "i64",
-    nonblocking: true,
-  },
-  ioeventd_eventfd_create: { parameters: ["u32"], result: "i32" },
-  ioeventd_eventfd_signal: { parameters: ["i32", "u64"], result: "i32" },
-  // VFIO additions to ABI v1 (optional: an older plugin without them still loads).
-  ioeventd_vfio_open: { parameters: ["buffer"], result: "i32", optional: true },
-  ioeventd_vfio_acquire: { parameters: ["i32", "i32"], result: "i32", optional: true },
-  ioeventd_vfio_region_info: {
-    parameters: ["i32", "u32", "buffer"],
-    result: "i32",
-    optional: true,
-  },
-  ioeventd_kernel_ioeventfd: {
-    parameters: ["i32", "u32", "u64", "u32", "u64", "i32"],
-    result: "i32",
-    optional: true,
-  },
-  ioeventd_register_vfio: {
-    parameters: ["u64", "i32", "u32", "u64", "u32", "u64", "i32", "i32", "u64", "u32"],
-    result: "i64",
-    optional: true,
-  },
-  ioeventd_registration_backend: { parameters: ["u64", "u64"], result: "i32", optional: true },
-  ioeventd_vfio_probe: { parameters: [], result: "u32", optional: true },
-  ioeventd_process_start_time: { parameters: ["i32"], result: "i64", optional: true },
-  // Sharding, pinning, batches (optional too: native/README.md, "ABI v1 additions").
-  ioeventd_engine_open2: {
-    parameters: ["u32", "u32", "u32", "u32", "u32", "buffer", "u64"],
-    result: "i64",
-    optional: true,
-  },
-  ioeventd_register_batch: {
-    parameters: ["u64", "buffer", "u64", "buffer", "u64"],
-    result: "i64",
-    optional: true,
-  },
-  ioeventd_unregister_batch: {
-    parameters: ["u64", "buffer", "u64"],
-    result: "i64",
-    optional: true,
-  },
-  ioeventd_registration_worker: { parameters: ["u64", "u64"], result: "i32", optional: true },
-} as const satisfies Deno.ForeignLibraryInterface;
+/** A RegisterOutcome whose error is the plugin's errno (what registerMany returns). */
+export type NativeRegisterOutcome =
+  | Extract<RegisterOutcome, { ok: true }>
+  | { ok: false; error: NativeError };
 
-type Library = Deno.DynamicLibrary<typeof symbols>["symbols"];
+/** An UnregisterOutcome whose error is the plugin's errno (what unregisterMany returns). */
+export type NativeUnregisterOutcome =
+  | Extract<UnregisterOutcome, { ok: true }>
+  | { ok: false; error: NativeError };
 
-/** Where the plugin is: $IOEVENTD_NATIVE_LIB, else the cargo release build of this tree. */
-export function nativeLibraryPath(): string {
-  return Deno.env.get("IOEVENTD_NATIVE_LIB") ??
-    fileURLToPath(
-      new URL("../../native/target/release/libioeventd_native.so", import.meta.url),
-    );
-}
+/** The ABI's VFIO mode numbers (= the backend codes; auto is 0). */
+const VFIO_MODES: Record<VfioMode, number> = { auto: 0, "vfio-mmap": 2, kernel: 3 };
 
-let library: Library | null = null;
-
-function lib(): Library {
-  if (library === null) {
-    const opened = Deno.dlopen(nativeLibraryPath(), symbols).symbols;
-    const abi = opened.ioeventd_abi_version();
-    if (abi !== ABI_VERSION) {
-      throw new Error(`native plugin ABI ${abi}, this agent speaks ${ABI_VERSION}`);
-    }
-    library = opened;
-  }
-  return library;
-}
-
-/** Turns a native return value into a number, throwing the errno of a negative one. */
-function check(op: string, value: number | bigint): number {
-  const n = Number(value);
-  if (n < 0) throw new NativeError(op, -n);
-  return n;
-}
-
-function cString(s: string): Uint8Array<ArrayBuffer> {
-  const bytes = new TextEncoder().encode(s);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
-}
-
-/** A function the plugin may lack (an older build): ENOSYS when it does. */
-function optional<T>(op: string, f: T | null | undefined): T {
-  if (f === null || f === undefined) throw new NativeError(op, 38 /* ENOSYS */);
-  return f;
-}
-
-/**
- * Who performs the write of an ioeventfd: the engine through an mmap of a sysfs
- * `resourceN` ("user-mmap") or of a VFIO BAR region ("vfio-mmap"), or the kernel itself
- * (VFIO_DEVICE_IOEVENTFD, "kernel"). Codes 1, 2, 3 in the ABI.
- */
-export type Backend = "user-mmap" | "vfio-mmap" | "kernel";
-export const BACKENDS: readonly Backend[] = ["user-mmap", "vfio-mmap", "kernel"];
-
-/**
- * VFIO backend selection: "auto" asks the kernel first and falls back to "vfio-mmap" where
- * the kernel refuses for a reason the engine does not share (its 1000-per-device limit, its
- * 8-byte rule, no support); "user" is vfio-mmap only; "kernel" returns the kernel's refusal.
- */
-export type VfioMode = "auto" | "user" | "kernel";
-const VFIO_MODES: Record<VfioMode, number> = { auto: 0, user: 2, kernel: 3 };
-
-export interface VfioRegistrationRequest {
-  /** A VFIO device fd of this process (not taken over). */
-  vfioFd: number;
-  /** BAR index 0..5 (= the VFIO region index). */
-  bar: number;
-  offset: bigint;
-  width: number;
-  data: bigint;
-  /** A local eventfd; the engine owns it once registerVfio succeeds. */
-  fd: number;
-  pid: number;
-  pidStart: bigint;
-  mode: VfioMode;
-}
-
-export interface VfioRegion {
-  size: bigint;
-  /** Offset of the region within the device fd. */
-  offset: bigint;
-  flags: number;
-  mmap: boolean;
-}
-
-/** Opens the vfio-pci device at `pciAddress` (container + group): its device fd. */
-export function openVfioDevice(pciAddress: string): number {
-  const l = lib();
-  return check("vfio_open", optional("vfio_open", l.ioeventd_vfio_open)(cString(pciAddress)));
-}
-
-/** Duplicates the VFIO device fd `fd` of process `pid` (the VMM) into this process. */
-export function acquireVfioDevice(pid: number, fd: number): number {
-  const l = lib();
-  return check("vfio_acquire", optional("vfio_acquire", l.ioeventd_vfio_acquire)(pid, fd));
-}
-
-export function vfioRegionInfo(vfioFd: number, region: number): VfioRegion {
-  const out = new BigUint64Array(3);
-  const l = lib();
-  check(
-    "vfio_region_info",
-    optional("vfio_region_info", l.ioeventd_vfio_region_info)(vfioFd, region, out),
-  );
-  return { size: out[0], offset: out[1], flags: Number(out[2]), mmap: (out[2] & 4n) !== 0n };
-}
-
-/** The raw VFIO_DEVICE_IOEVENTFD (fd -1 de-assigns): the kernel's rules, unfiltered. */
-export function kernelIoeventfd(
-  vfioFd: number,
-  region: number,
-  offset: bigint,
-  width: number,
-  data: bigint,
-  fd: number,
-): void {
-  const l = lib();
-  check(
-    "kernel_ioeventfd",
-    optional("kernel_ioeventfd", l.ioeventd_kernel_ioeventfd)(
-      vfioFd,
-      region,
-      offset,
-      width,
-      data,
-      fd,
-    ),
-  );
-}
-
-export interface HostBackends {
-  /** The backends this host can serve, detected (not assumed). */
-  backends: Backend[];
-  /** /dev/vfio/vfio opens with API 0 and a type1 IOMMU. */
-  vfioContainer: boolean;
-  /** The vfio-pci driver is registered. */
-  vfioPci: boolean;
-}
-
-/**
- * What this host can serve: "user-mmap" whenever the plugin loads (it maps resourceN
- * files); "vfio-mmap" and "kernel" when a VFIO container with a type1 IOMMU opens and
- * vfio-pci is registered (VFIO_DEVICE_IOEVENTFD is part of vfio-pci since Linux 4.17).
- */
-export function detectBackends(): HostBackends {
-  const probe = lib().ioeventd_vfio_probe;
-  const bits = probe ? probe() : 0;
-  const vfioContainer = (bits & 1) !== 0;
-  const vfioPci = (bits & 2) !== 0;
-  const backends: Backend[] = ["user-mmap"];
-  if (vfioContainer && vfioPci) backends.push("vfio-mmap", "kernel");
-  return { backends, vfioContainer, vfioPci };
+/** The backend of an ABI backend code (1, 2, 3). */
+function backendOf(code: number | bigint): Backend {
+  const b = BACKENDS[Number(code) - 1];
+  if (b === undefined) throw new Error(`unknown backend code ${code}`);
+  return b;
 }
 
 export type PollMode = "block" | "busy" | "adaptive";
@@ -247,47 +96,6 @@ export interface EngineOptions {
   cpus?: number[];
 }
 
-/** An eventfd duplicated into this process, and the identity of where it came from. */
-export interface AcquiredSource {
-  fd: number;
-  /** Start time of the source process (clock ticks since boot): detects PID reuse. */
-  startTime: bigint;
-  /** The kernel's eventfd-id (+1): detects an fd number that now holds another eventfd. */
-  eventfdId: bigint;
-}
-
-export interface RegistrationRequest {
-  barPath: string;
-  offset: bigint;
-  width: number;
-  data: bigint;
-  /** A local fd from acquireSource; the engine owns it once register succeeds. */
-  fd: number;
-  /** Source process to watch for exit (0: none) and its start time. */
-  pid: number;
-  pidStart: bigint;
-}
-
-/** One outcome of registerMany, in the order of the requests. */
-export type RegisterOutcome =
-  | {
-    ok: true;
-    id: bigint;
-    backend: Backend; /** null: served by the kernel */
-    worker: number | null;
-  }
-  | { ok: false; error: NativeError };
-
-/** u64 words per ioeventd_register_batch record (native/README.md). */
-const BATCH_RECORD_U64S = 13;
-
-export interface RegistrationStats {
-  triggers: bigint;
-  signals: bigint;
-  /** Unix time in ns of the last write, 0n if none yet. */
-  lastTriggerNs: bigint;
-}
-
 export interface Histogram {
   count: bigint;
   sumNs: bigint;
@@ -309,54 +117,28 @@ export interface EngineInfo {
   pollMode: PollMode;
   canaryPeriodUs: number;
   alive: boolean;
-  /** From here on: null with an older plugin that does not report it. */
-  shard: ShardMode | null;
+  shard: ShardMode;
   /** Length of the CPU list the workers are pinned to (0: not pinned). */
-  pinnedCpus: number | null;
+  pinnedCpus: number;
   /** Distinct eventfds the workers watch (registrations sharing one count once). */
-  watchedEventfds: number | null;
+  watchedEventfds: number;
   /** Reads fall back to poll-then-read (the kernel refused RWF_NOWAIT for eventfds). */
-  readFallback: boolean | null;
+  readFallback: boolean;
 }
 
 export type EngineEvent = { kind: "source-exited"; pid: number; startTime: bigint };
 
-/** Bucket upper bounds in ns shared by every native histogram (the +Inf bucket excluded). */
-export function histogramBoundsNs(): bigint[] {
-  const buf = new BigUint64Array(64);
-  const n = check("histogram_bounds", lib().ioeventd_histogram_bounds(buf, BigInt(buf.length)));
-  return Array.from(buf.subarray(0, n));
+/** The port's counters from three words of the `counters` layout, starting at `at`. */
+function countersAt(words: BigUint64Array, at: number): RegistrationStats {
+  const c = LAYOUT.counters;
+  return {
+    triggers: words[at + c.triggers],
+    signals: words[at + c.signals],
+    lastTriggerNs: words[at + c.last_trigger_unix_ns],
+  };
 }
 
-/**
- * Start time of process `pid` (clock ticks since boot), as `acquireSource` records it; null
- * when there is no such process. Read natively: Deno lets TypeScript read /proc only under
- * --allow-all.
- */
-export function processStartTime(pid: number): bigint | null {
-  const fn = lib().ioeventd_process_start_time;
-  if (!fn) throw new NativeError("process_start_time", Errno.ENOSYS);
-  const n = BigInt(fn(pid));
-  if (n === -BigInt(Errno.ESRCH)) return null;
-  if (n < 0n) throw new NativeError("process_start_time", Number(-n));
-  return n;
-}
-
-/** Creates an eventfd in this process (tests and benchmarks). */
-export function createEventfd(initial = 0): number {
-  return check("eventfd_create", lib().ioeventd_eventfd_create(initial));
-}
-
-/** Signals an eventfd of this process; Deno has no other way to write one. */
-export function signalEventfd(fd: number, value = 1n): void {
-  check("eventfd_signal", lib().ioeventd_eventfd_signal(fd, value));
-}
-
-export function closeFd(fd: number): void {
-  check("source_close", lib().ioeventd_source_close(fd));
-}
-
-export class NativeEngine {
+export class NativeEngine implements DataPlane {
   #handle: bigint;
   #closed = false;
   readonly options: EngineOptions;
@@ -375,25 +157,18 @@ export class NativeEngine {
     for (const c of cpus) {
       if (!Number.isInteger(c) || c < 0 || c > 0xffff_ffff) throw new Error(`bad CPU id ${c}`);
     }
-    const l = lib();
-    // The original entry point when nothing new is asked for: an older plugin still works.
-    const handle = shard === 0 && cpus.length === 0
-      ? check(
-        "engine_open",
-        l.ioeventd_engine_open(options.workers, options.canaryPeriodUs, mode, options.spinBudgetUs),
-      )
-      : check(
-        "engine_open2",
-        optional("engine_open2", l.ioeventd_engine_open2)(
-          options.workers,
-          options.canaryPeriodUs,
-          mode,
-          options.spinBudgetUs,
-          shard,
-          new Uint32Array(cpus),
-          BigInt(cpus.length),
-        ),
-      );
+    const handle = check(
+      "engine_open",
+      lib().ioeventd_engine_open(
+        options.workers,
+        options.canaryPeriodUs,
+        mode,
+        options.spinBudgetUs,
+        shard,
+        new Uint32Array(cpus),
+        BigInt(cpus.length),
+      ),
+    );
     return new NativeEngine(BigInt(handle), options);
   }
 
@@ -401,27 +176,44 @@ export class NativeEngine {
     return this.#closed;
   }
 
-  /** Duplicates fd `fd` of process `pid`; with `expect`, refuses a reused PID or fd. */
-  acquireSource(
-    pid: number,
-    fd: number,
-    expect?: { startTime: bigint; eventfdId: bigint },
-  ): AcquiredSource {
-    const out = new BigUint64Array(3);
+  acquireSource(pid: number, fd: number, expect?: SourceIdentity): AcquiredSource {
+    const w = LAYOUT.source;
+    const out = new BigUint64Array(w.len);
     const local = check(
       "source_acquire",
       lib().ioeventd_source_acquire(pid, fd, expect?.startTime ?? 0n, expect?.eventfdId ?? 0n, out),
     );
-    return { fd: local, startTime: out[0], eventfdId: out[1] };
+    return { fd: local, startTime: out[w.start_time], eventfdId: out[w.eventfd_id] };
   }
 
-  /** Closes an acquired fd that was not handed to register. */
   releaseSource(fd: number): void {
     closeFd(fd);
   }
 
-  /** Arms a write; returns the engine's registration id. */
-  register(r: RegistrationRequest): bigint {
+  acquireVfioDevice(pid: number, fd: number): number {
+    return acquireVfioDevice(pid, fd);
+  }
+
+  releaseVfioDevice(fd: number): void {
+    closeFd(fd);
+  }
+
+  kernelIoeventfd(
+    vfioFd: number,
+    bar: number,
+    offset: bigint,
+    width: number,
+    data: bigint,
+    fd: number,
+  ): void {
+    kernelIoeventfd(vfioFd, bar, offset, width, data, fd);
+  }
+
+  processStartTime(pid: number): bigint | null {
+    return processStartTime(pid);
+  }
+
+  register(r: RegistrationRequest): ArmedRegistration {
     const id = check(
       "register",
       lib().ioeventd_register(
@@ -435,17 +227,15 @@ export class NativeEngine {
         r.pidStart,
       ),
     );
-    return BigInt(id);
+    return { id: BigInt(id), backend: "user-mmap" };
   }
 
-  /** Arms a write on a VFIO device's BAR; says which backend serves it. */
-  registerVfio(r: VfioRegistrationRequest): { id: bigint; backend: Backend } {
+  registerVfio(r: VfioRegistrationRequest): ArmedRegistration {
     const mode = VFIO_MODES[r.mode];
     if (mode === undefined) throw new Error(`unknown VFIO mode ${r.mode}`);
-    const l = lib();
-    const id = check(
+    const id = BigInt(check(
       "register_vfio",
-      optional("register_vfio", l.ioeventd_register_vfio)(
+      lib().ioeventd_register_vfio(
         this.#handle,
         r.vfioFd,
         r.bar,
@@ -457,46 +247,36 @@ export class NativeEngine {
         r.pidStart,
         mode,
       ),
-    );
-    return { id: BigInt(id), backend: this.backend(BigInt(id)) };
+    ));
+    return { id, backend: this.backend(id) };
   }
 
   /** Which backend serves registration `id`. */
   backend(id: bigint): Backend {
-    const l = lib();
-    const code = check(
-      "registration_backend",
-      optional("registration_backend", l.ioeventd_registration_backend)(this.#handle, id),
+    return backendOf(
+      check("registration_backend", lib().ioeventd_registration_backend(this.#handle, id)),
     );
-    return BACKENDS[code - 1] ?? "user-mmap";
   }
 
-  /**
-   * Registers many at once (journal replay, reconcile): each request as register /
-   * registerVfio would (told apart by `vfioFd`), with one control operation per worker
-   * instead of one per request. Outcomes in request order; a refusal affects only its own
-   * request (its fd stays the caller's). ENOSYS (thrown) with a plugin without the batch.
-   */
   registerMany(
     requests: readonly (RegistrationRequest | VfioRegistrationRequest)[],
-  ): RegisterOutcome[] {
-    const l = lib();
-    const batch = optional("register_batch", l.ioeventd_register_batch);
-    const recs = new BigUint64Array(requests.length * BATCH_RECORD_U64S);
+  ): NativeRegisterOutcome[] {
+    const w = LAYOUT.register;
+    const recs = new BigUint64Array(requests.length * w.len);
     const encoder = new TextEncoder();
     const paths = new Map<string, number>();
     const chunks: Uint8Array[] = [];
     let stringsLen = 0;
     const u64 = (n: number) => BigInt.asUintN(64, BigInt(n));
     requests.forEach((r, i) => {
-      const at = i * BATCH_RECORD_U64S;
+      const at = i * w.len;
       if ("vfioFd" in r) {
         const mode = VFIO_MODES[r.mode];
         if (mode === undefined) throw new Error(`unknown VFIO mode ${r.mode}`);
-        recs[at] = 2n;
-        recs[at + 1] = u64(r.vfioFd);
-        recs[at + 2] = u64(r.bar);
-        recs[at + 9] = BigInt(mode);
+        recs[at + w.kind] = 2n;
+        recs[at + w.path_or_device] = u64(r.vfioFd);
+        recs[at + w.region] = u64(r.bar);
+        recs[at + w.mode] = BigInt(mode);
       } else {
         let offset = paths.get(r.barPath);
         if (offset === undefined) {
@@ -506,15 +286,15 @@ export class NativeEngine {
           chunks.push(bytes);
           stringsLen += bytes.length;
         }
-        recs[at] = 1n;
-        recs[at + 1] = BigInt(offset);
+        recs[at + w.kind] = 1n;
+        recs[at + w.path_or_device] = BigInt(offset);
       }
-      recs[at + 3] = BigInt.asUintN(64, r.offset);
-      recs[at + 4] = u64(r.width);
-      recs[at + 5] = BigInt.asUintN(64, r.data);
-      recs[at + 6] = u64(r.fd);
-      recs[at + 7] = u64(r.pid);
-      recs[at + 8] = BigInt.asUintN(64, r.pidStart);
+      recs[at + w.offset] = BigInt.asUintN(64, r.offset);
+      recs[at + w.width] = u64(r.width);
+      recs[at + w.data] = BigInt.asUintN(64, r.data);
+      recs[at + w.efd] = u64(r.fd);
+      recs[at + w.pid] = u64(r.pid);
+      recs[at + w.pid_start] = BigInt.asUintN(64, r.pidStart);
     });
     const strings = new Uint8Array(stringsLen);
     let pos = 0;
@@ -524,57 +304,61 @@ export class NativeEngine {
     }
     check(
       "register_batch",
-      batch(this.#handle, recs, BigInt(requests.length), strings, BigInt(stringsLen)),
+      lib().ioeventd_register_batch(
+        this.#handle,
+        recs,
+        BigInt(requests.length),
+        strings,
+        BigInt(stringsLen),
+      ),
     );
-    return requests.map((_, i): RegisterOutcome => {
-      const at = i * BATCH_RECORD_U64S;
-      const result = BigInt.asIntN(64, recs[at + 10]);
+    return requests.map((_, i): NativeRegisterOutcome => {
+      const at = i * w.len;
+      const result = BigInt.asIntN(64, recs[at + w.result]);
       if (result < 0n) return { ok: false, error: new NativeError("register", Number(-result)) };
-      const worker = recs[at + 12];
+      const worker = recs[at + w.worker];
       return {
         ok: true,
         id: result,
-        backend: BACKENDS[Number(recs[at + 11]) - 1] ?? "user-mmap",
+        backend: backendOf(recs[at + w.backend]),
         worker: worker === 0xffff_ffff_ffff_ffffn ? null : Number(worker),
       };
     });
   }
 
-  /**
-   * Unregisters many at once (each a barrier, as unregister), one control operation per
-   * worker: per id, null on success or its error (ENOENT unknown).
-   */
-  unregisterMany(ids: readonly bigint[]): (NativeError | null)[] {
-    const l = lib();
-    const batch = optional("unregister_batch", l.ioeventd_unregister_batch);
-    const recs = new BigUint64Array(ids.length * 2);
-    ids.forEach((id, i) => (recs[i * 2] = id));
-    check("unregister_batch", batch(this.#handle, recs, BigInt(ids.length)));
-    return ids.map((_, i) => {
-      const r = BigInt.asIntN(64, recs[i * 2 + 1]);
-      return r < 0n ? new NativeError("unregister", Number(-r)) : null;
+  unregister(id: bigint): RegistrationStats {
+    const out = new BigUint64Array(LAYOUT.counters.len);
+    check("unregister", lib().ioeventd_unregister(this.#handle, id, out));
+    return countersAt(out, 0);
+  }
+
+  unregisterMany(ids: readonly bigint[]): NativeUnregisterOutcome[] {
+    const w = LAYOUT.unregister;
+    const recs = new BigUint64Array(ids.length * w.len);
+    ids.forEach((id, i) => (recs[i * w.len + w.id] = id));
+    check(
+      "unregister_batch",
+      lib().ioeventd_unregister_batch(this.#handle, recs, BigInt(ids.length)),
+    );
+    return ids.map((_, i): NativeUnregisterOutcome => {
+      const r = BigInt.asIntN(64, recs[i * w.len + w.result]);
+      if (r < 0n) return { ok: false, error: new NativeError("unregister", Number(-r)) };
+      return { ok: true, final: countersAt(recs, i * w.len + w.triggers) };
     });
   }
 
   /** Index of the worker serving `id`; null when the kernel serves it (no worker). */
   registrationWorker(id: bigint): number | null {
-    const l = lib();
-    const w = Number(
-      optional("registration_worker", l.ioeventd_registration_worker)(this.#handle, id),
-    );
-    if (w === -95 /* EOPNOTSUPP: kernel-served */) return null;
+    const w = lib().ioeventd_registration_worker(this.#handle, id);
+    if (w === -Errno.EOPNOTSUPP) return null; // kernel-served
     return check("registration_worker", w);
   }
 
-  /** Barrier: when it returns, no write for `id` is in flight and none will happen again. */
-  unregister(id: bigint): void {
-    check("unregister", lib().ioeventd_unregister(this.#handle, id));
-  }
-
   registrationStats(): Map<bigint, RegistrationStats> {
+    const w = LAYOUT.stats;
     let cap = 1024;
     for (;;) {
-      const buf = new BigUint64Array(cap * 4);
+      const buf = new BigUint64Array(cap * w.len);
       const total = check(
         "stats_registrations",
         lib().ioeventd_stats_registrations(this.#handle, buf, BigInt(cap)),
@@ -585,74 +369,74 @@ export class NativeEngine {
       }
       const stats = new Map<bigint, RegistrationStats>();
       for (let i = 0; i < total; i++) {
-        stats.set(buf[i * 4], {
-          triggers: buf[i * 4 + 1],
-          signals: buf[i * 4 + 2],
-          lastTriggerNs: buf[i * 4 + 3],
-        });
+        stats.set(buf[i * w.len + w.id], countersAt(buf, i * w.len + w.triggers));
       }
       return stats;
     }
   }
 
   workerStats(): WorkerStats[] {
-    const buckets = histogramBoundsNs().length + 1;
-    const perWorker = 1 + 2 * (2 + buckets);
-    const buf = new BigUint64Array(perWorker * Math.max(1, this.options.workers));
+    const w = LAYOUT.worker;
+    const h = LAYOUT.histogram;
+    const buckets = h.len - h.buckets;
+    const buf = new BigUint64Array(w.len * Math.max(1, this.options.workers));
     const needed = check(
       "stats_workers",
       lib().ioeventd_stats_workers(this.#handle, buf, BigInt(buf.length)),
     );
     if (needed > buf.length) throw new Error(`stats_workers needs ${needed} words`);
+    const histogram = (from: number): Histogram => ({
+      count: buf[from + h.count],
+      sumNs: buf[from + h.sum_ns],
+      buckets: Array.from(buf.subarray(from + h.buckets, from + h.buckets + buckets)),
+    });
     const workers: WorkerStats[] = [];
-    for (let at = 0; at + perWorker <= needed; at += perWorker) {
-      const histogram = (from: number): Histogram => ({
-        count: buf[from],
-        sumNs: buf[from + 1],
-        buckets: Array.from(buf.subarray(from + 2, from + 2 + buckets)),
-      });
+    for (let at = 0; at + w.len <= needed; at += w.len) {
       workers.push({
-        wakeups: buf[at],
-        service: histogram(at + 1),
-        dispatch: histogram(at + 1 + 2 + buckets),
+        wakeups: buf[at + w.wakeups],
+        service: histogram(at + w.service),
+        dispatch: histogram(at + w.dispatch),
       });
     }
     return workers;
   }
 
   info(): EngineInfo {
-    const buf = new BigUint64Array(16);
-    const n = check(
-      "engine_info",
-      lib().ioeventd_engine_info(this.#handle, buf, BigInt(buf.length)),
-    );
-    const at = (i: number) => (i < n ? Number(buf[i]) : null);
+    const w = LAYOUT.info;
+    const buf = new BigUint64Array(w.len);
+    check("engine_info", lib().ioeventd_engine_info(this.#handle, buf, BigInt(buf.length)));
+    const at = (i: number) => Number(buf[i]);
     return {
-      workers: Number(buf[0]),
-      registrations: Number(buf[1]),
-      barMappings: Number(buf[2]),
-      watchedPids: Number(buf[3]),
-      pollMode: POLL_MODES[Number(buf[4])] ?? "block",
-      canaryPeriodUs: Number(buf[5]),
-      alive: buf[6] === 1n,
-      shard: n > 7 ? SHARD_MODES[Number(buf[7])] ?? null : null,
-      pinnedCpus: at(8),
-      watchedEventfds: at(9),
-      readFallback: n > 10 ? buf[10] === 1n : null,
+      workers: at(w.workers),
+      registrations: at(w.registrations),
+      barMappings: at(w.bar_mappings),
+      watchedPids: at(w.watched_pids),
+      pollMode: POLL_MODES[at(w.poll_mode)] ?? "block",
+      canaryPeriodUs: at(w.canary_period_us),
+      alive: buf[w.alive] === 1n,
+      shard: SHARD_MODES[at(w.shard)] ?? "round-robin",
+      pinnedCpus: at(w.pinned_cpus),
+      watchedEventfds: at(w.watched_eventfds),
+      readFallback: buf[w.read_fallback] === 1n,
     };
   }
 
   /** Engine events (source processes exiting) until the engine is closed. */
   async *events(): AsyncGenerator<EngineEvent> {
-    const buf = new BigUint64Array(64 * 4);
+    const w = LAYOUT.event;
+    const cap = 64;
+    const buf = new BigUint64Array(cap * w.len);
     while (!this.#closed) {
-      const n = Number(
-        await lib().ioeventd_events_wait(this.#handle, buf, BigInt(64), 250),
-      );
+      const n = Number(await lib().ioeventd_events_wait(this.#handle, buf, BigInt(cap), 250));
       if (n < 0) return; // closed
       for (let i = 0; i < n; i++) {
-        if (buf[i * 4] === 1n) {
-          yield { kind: "source-exited", pid: Number(buf[i * 4 + 1]), startTime: buf[i * 4 + 2] };
+        const at = i * w.len;
+        if (buf[at + w.kind] === 1n) {
+          yield {
+            kind: "source-exited",
+            pid: Number(buf[at + w.pid]),
+            startTime: buf[at + w.start_time],
+          };
         }
       }
     }

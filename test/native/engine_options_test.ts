@@ -45,6 +45,6 @@ Deno.test("engine: options reach the plugin, refusals come back as errors", () =
   } finally {
     sharded.close();
   }
-  assert.throws(() => NativeEngine.open({ ...base, cpus: [4096] }), /engine_open2: EINVAL/);
+  assert.throws(() => NativeEngine.open({ ...base, cpus: [4096] }), /engine_open: EINVAL/);
   assert.throws(() => NativeEngine.open({ ...base, cpus: [-1] }), /bad CPU id/);
 });

@@ -62,14 +62,15 @@ Deno.test(
           fd: s.fd,
           pid: src.pid,
           pidStart: s.startTime,
-        });
+        }).id;
         await src.signal(i);
         await waitForBar(path, Number(offset), width, data);
       }
       // The native side re-checks what TypeScript validated (defence in depth).
       const s = engine.acquireSource(src.pid, src.fds[4]);
       const reg = (offset: bigint, width: number) => () =>
-        engine.register({ barPath: path, offset, width, data: 0n, fd: s.fd, pid: 0, pidStart: 0n });
+        engine.register({ barPath: path, offset, width, data: 0n, fd: s.fd, pid: 0, pidStart: 0n })
+          .id;
       assert.equal(errno(reg(0x43n, 4)), "EINVAL", "misaligned");
       assert.equal(errno(reg(0x40n, 3)), "EINVAL", "width 3");
       assert.equal(errno(reg(BigInt(1 << 20), 4)), "ERANGE", "past the end");
@@ -105,7 +106,7 @@ Deno.test(
         fd: s.fd,
         pid: src.pid,
         pidStart: s.startTime,
-      });
+      }).id;
       await waitForBar(path, 0, 4, 1n);
       const stats = engine.registrationStats().get(id)!;
       assert.equal(stats.triggers, 1n);
@@ -133,7 +134,10 @@ Deno.test(
         pid: src.pid,
         startTime: s.startTime,
       });
-      engine.unregister(id);
+      // The final counters, read after the barrier: the one write serving five signals.
+      const last = engine.unregister(id);
+      assert.deepEqual([last.triggers, last.signals], [1n, 5n]);
+      assert.equal(last.lastTriggerNs, stats.lastTriggerNs);
       assert.equal(engine.info().barMappings, 0, "the BAR is unmapped with its last registration");
     } finally {
       await src.kill();
@@ -162,7 +166,7 @@ Deno.test(
         fd: s.fd,
         pid: 0,
         pidStart: 0n,
-      });
+      }).id;
     };
     try {
       for (let i = 0; i < N; i++) arm(i);
@@ -227,7 +231,7 @@ Deno.test(
           fd,
           pid: src.pid,
           pidStart: a.startTime,
-        });
+        }).id;
       const first = reg(a.fd, 0x10n, 0xa1n);
       const second = reg(b.fd, 0x20n, 0xb2n);
       assert.equal(await src.command("flags 0"), flags, "acquire + register left the flags alone");
@@ -297,12 +301,19 @@ Deno.test(
       await waitForBar(path, 0x100, 4, 1n);
       await waitForBar(path, 0x108, 8, 3n);
       await waitForBar(path, 0x110, 4, 4n);
-      const errors = engine.unregisterMany([ids[0], 4242n, ids[1], ids[2]]);
-      assert.deepEqual(errors.map((e) => e?.message ?? null), [
+      const unregistered = engine.unregisterMany([ids[0], 4242n, ids[1], ids[2]]);
+      assert.deepEqual(unregistered.map((o) => (o.ok ? null : o.error.message)), [
         null,
         "unregister: ENOENT",
         null,
         null,
+      ]);
+      // Each comes with its final counters: one signal each, one write each.
+      assert.deepEqual(unregistered.map((o) => (o.ok ? o.final.triggers : null)), [
+        1n,
+        null,
+        1n,
+        1n,
       ]);
       assert.deepEqual([engine.info().registrations, engine.info().barMappings], [0, 0]);
     } finally {
@@ -380,7 +391,7 @@ Deno.test(
             fd: s.fd,
             pid: 0,
             pidStart: 0n,
-          });
+          }).id;
           seen.push(engine.registrationWorker(id)!);
         }
         perDevice.push(seen);
@@ -413,7 +424,7 @@ Deno.test(
         fd: s.fd,
         pid: 0,
         pidStart: 0n,
-      });
+      }).id;
       await src.signal(0, 2);
       await waitForBar(path, 0x10, 4, 0xfeedn);
       await new Promise((r) => setTimeout(r, 20));

@@ -50,7 +50,7 @@ Deno.test("each registration says which backend serves it; non-VFIO fds are refu
       fd: efd,
       pid: 0,
       pidStart: 0n,
-    });
+    }).id;
     assert.equal(engine.backend(id), "user-mmap");
     assert.throws(() => engine.backend(999n), (e: unknown) => e instanceof NativeError);
 
@@ -61,7 +61,7 @@ Deno.test("each registration says which backend serves it; non-VFIO fds are refu
     // An eventfd is not a VFIO device: refused, and the eventfd to arm stays the caller's.
     const notVfio = createEventfd();
     try {
-      for (const mode of ["auto", "user", "kernel"] as const) {
+      for (const mode of ["auto", "vfio-mmap", "kernel"] as const) {
         assert.throws(
           () =>
             engine.registerVfio({

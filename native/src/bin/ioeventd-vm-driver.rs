@@ -30,26 +30,16 @@ use std::time::{Duration, Instant};
 const WIDTHS: [u32; 4] = [1, 2, 4, 8];
 const BAR: u32 = 2;
 
+/// "OK" for a non-negative return value, else the errno's name from the crate's table.
 fn errno_name(rc: i64) -> String {
-    let name = match -rc {
-        0 => "OK",
-        1 => "EPERM",
-        2 => "ENOENT",
-        9 => "EBADF",
-        14 => "EFAULT",
-        16 => "EBUSY",
-        17 => "EEXIST",
-        19 => "ENODEV",
-        22 => "EINVAL",
-        25 => "ENOTTY",
-        28 => "ENOSPC",
-        34 => "ERANGE",
-        95 => "EOPNOTSUPP",
-        124 => "EMEDIUMTYPE",
-        _ if rc > 0 => "OK",
-        _ => return format!("errno{}", -rc),
-    };
-    name.to_string()
+    if rc >= 0 {
+        return "OK".to_string();
+    }
+    let errno = i32::try_from(-rc).map(sys::Errno).ok();
+    match errno.and_then(sys::Errno::name) {
+        Some(name) => name.to_string(),
+        None => format!("errno{}", -rc),
+    }
 }
 
 struct Report {
@@ -218,7 +208,7 @@ impl Ctx {
 }
 
 fn run(report: Report) -> Report {
-    let engine = ioeventd_engine_open(1, 0, 0, 0);
+    let engine = ioeventd_engine_open(1, 0, 0, 0, 0, std::ptr::null(), 0);
     if engine <= 0 {
         let mut r = report;
         r.fail(&format!("engine_open: {}", errno_name(engine)));
@@ -326,7 +316,7 @@ fn user_mmap_phase(cx: &mut Ctx, dev: &Path) -> Result<(), String> {
         ids.push(first as u64);
     }
     for id in ids {
-        ioeventd_unregister(cx.engine, id);
+        ioeventd_unregister(cx.engine, id, std::ptr::null_mut());
     }
     drop(view);
     sysfs_write(&dev.join("enable"), "0")?;
@@ -602,7 +592,7 @@ fn vfio_phases(cx: &mut Ctx, fd: i32) {
         "kernel",
         "unregister",
         "OK",
-        i64::from(ioeventd_unregister(e, kernel_id)),
+        i64::from(ioeventd_unregister(e, kernel_id, std::ptr::null_mut())),
     );
     cx.report.fact(
         "kernel",
@@ -612,7 +602,7 @@ fn vfio_phases(cx: &mut Ctx, fd: i32) {
     );
     raw(BAR, 0x3000, 1, data_for(3, 1), -1);
     for id in ids.into_iter().filter(|&id| id != kernel_id) {
-        ioeventd_unregister(e, id);
+        ioeventd_unregister(e, id, std::ptr::null_mut());
     }
     ioeventd_source_close(scratch);
     ioeventd_source_close(efd);
