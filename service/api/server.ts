@@ -2,9 +2,9 @@
 // server reflection, on every configured listener.
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { ReflectionService } from "@grpc/reflection";
 import { type ApiContext, createHandlers } from "./handlers.ts";
-import { api, packageDefinition } from "./proto.ts";
+import { api } from "./proto.ts";
+import { reflectionService } from "./reflection.ts";
 
 export const SERVICE_NAME = "ioeventd.v1.IoeventfdService";
 
@@ -39,9 +39,8 @@ export class ApiServer {
     this.server.addService(api().ioeventd.v1.IoeventfdService.service, handlers);
     this.health = new HealthImplementation({ "": "NOT_SERVING", [SERVICE_NAME]: "NOT_SERVING" });
     this.health.addToServer(this.server);
-    if (options.reflection) {
-      new ReflectionService(packageDefinition()).addToServer(this.server);
-    }
+    // protoc's descriptors of proto/ (reflection.ts), not proto-loader's renamed ones.
+    if (options.reflection) reflectionService().addToServer(this.server);
   }
 
   async start(): Promise<void> {
