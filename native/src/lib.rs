@@ -16,15 +16,15 @@ pub mod sys;
 pub mod vfio;
 pub mod worker;
 
-use stats::Counters;
+use abi_layout as layout;
 use engine::{Config, Engine, RegisterRequest, Request, ShardMode, VfioMode, VfioRegisterRequest};
+use stats::Counters;
 use std::ffi::OsStr;
 use std::os::fd::IntoRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use sys::Errno;
-use abi_layout as layout;
 use worker::PollMode;
 
 /// The ABI version implemented.

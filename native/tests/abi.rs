@@ -377,7 +377,11 @@ fn register_and_unregister_batch_through_the_abi() {
         assert_eq!(out(i)[u::TRIGGERS..u::LAST_TRIGGER_UNIX_NS], [1, 1], "{i}");
         assert!(out(i)[u::LAST_TRIGGER_UNIX_NS] > 0);
     }
-    assert_eq!(out(1)[u::TRIGGERS..], [0, 0, 0], "nothing for an unknown id");
+    assert_eq!(
+        out(1)[u::TRIGGERS..],
+        [0, 0, 0],
+        "nothing for an unknown id"
+    );
     ioeventd_engine_info(h, info.as_mut_ptr(), 11);
     assert_eq!((info[1], info[2], info[9]), (0, 0, 0));
     // Empty batches and bad pointers.

@@ -474,7 +474,9 @@ fn unregister_returns_every_write_that_landed() {
         let bar = TempBar::new("final", 4096);
         let cell = MmioCell::new(Mapping::open(bar.path()).unwrap(), 0x80, 8).unwrap();
         let src = efd();
-        let id = e.register(&req(&bar, 0x80, 8, 0x5A5A, handover(&src))).unwrap();
+        let id = e
+            .register(&req(&bar, 0x80, 8, 0x5A5A, handover(&src)))
+            .unwrap();
         let done = Arc::new(AtomicBool::new(false));
         let storm = {
             let (done, raw) = (done.clone(), src.as_raw_fd());
