@@ -2,6 +2,7 @@
 // comma-separated list. A host is `[name=]address`; an address without a port gets the
 // documented gRPC port, so a list of node names is enough.
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { readNumber } from "./numbers.ts";
 
 /** The agent's TCP port for remote orchestrators (deploy/ uses it; behind mTLS in production). */
 export const DEFAULT_GRPC_PORT = 50051;
@@ -20,7 +21,7 @@ export function normalizeAddress(raw: string): string {
   const a = raw.trim();
   if (a === "") throw new HostListError("empty host address");
   if (/^(unix|unix-abstract|dns|ipv4|ipv6):/.test(a)) return a;
-  const v6 = a.match(/^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/);
+  const v6 = a.match(/^\[([0-9a-fA-F:.]+)\](?::(\w+))?$/);
   if (v6) return `[${v6[1]}]:${checkPort(v6[2] ?? String(DEFAULT_GRPC_PORT), raw)}`;
   if (a.includes("[") || a.includes("]")) throw new HostListError(`bad address ${raw}`);
   const colons = a.split(":").length - 1;
@@ -33,11 +34,12 @@ export function normalizeAddress(raw: string): string {
 }
 
 function checkPort(port: string, raw: string): number {
-  const n = Number(port);
-  if (!/^\d+$/.test(port) || n < 1 || n > 65535) {
-    throw new HostListError(`bad address ${raw}: port must be 1..65535`);
+  // Read like every number of the CLI (numbers.ts): decimal or 0x-hex.
+  const n = readNumber(port);
+  if (n === null || n < 1n || n > 65535n) {
+    throw new HostListError(`bad address ${raw}: port must be 1..65535 (decimal or 0x-hex)`);
   }
-  return n;
+  return Number(n);
 }
 
 /** Parses entries (already split); rejects duplicate names so no row of a table is ambiguous. */

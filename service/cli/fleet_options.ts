@@ -3,6 +3,8 @@
 import { parseArgs } from "node:util";
 import type { TlsFiles } from "./fleet_connect.ts";
 import { DEFAULT_GRPC_PORT } from "./fleet_hosts.ts";
+import { parseSmallNumber } from "./numbers.ts";
+import { didYouMean } from "./suggest.ts";
 
 export const FLEET_COMMANDS = ["info", "health", "list", "watch", "rollout-gate"] as const;
 export type FleetCommand = typeof FLEET_COMMANDS[number];
@@ -75,33 +77,45 @@ function labelsOf(values: string[] | undefined): Record<string, string> {
   return labels;
 }
 
+/** A count, read like every number of the CLI (numbers.ts), refused as a fleet usage error. */
+function fleetNumber(flag: string, text: string, min: number, max: number): number {
+  try {
+    return parseSmallNumber(flag, text, min, max);
+  } catch (err) {
+    throw new FleetUsageError((err as Error).message);
+  }
+}
+
+const FLEET_OPTIONS = {
+  hosts: { type: "string", multiple: true },
+  concurrency: { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  progress: { type: "boolean" },
+  "no-progress": { type: "boolean" },
+  version: { type: "string" },
+  owner: { type: "string" },
+  device: { type: "string" },
+  label: { type: "string", multiple: true },
+  duration: { type: "string" },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-server-name": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 /** null when help was asked for. */
 export function parseFleetArgs(args: string[]): FleetOptions | null {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        hosts: { type: "string", multiple: true },
-        concurrency: { type: "string" },
-        timeout: { type: "string" },
-        json: { type: "boolean" },
-        progress: { type: "boolean" },
-        "no-progress": { type: "boolean" },
-        version: { type: "string" },
-        owner: { type: "string" },
-        device: { type: "string" },
-        label: { type: "string", multiple: true },
-        duration: { type: "string" },
-        "tls-ca": { type: "string" },
-        "tls-cert": { type: "string" },
-        "tls-key": { type: "string" },
-        "tls-server-name": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, options: FLEET_OPTIONS });
   } catch (err) {
+    const unknown = (err as Error).message.match(/^Unknown option '([^']+)'/);
+    if (unknown) {
+      const flags = Object.keys(FLEET_OPTIONS).map((o) => `--${o}`);
+      throw new FleetUsageError(`unknown option ${unknown[1]}${didYouMean(unknown[1], flags)}`);
+    }
     throw new FleetUsageError((err as Error).message);
   }
   const { values: v, positionals } = parsed;
@@ -109,14 +123,15 @@ export function parseFleetArgs(args: string[]): FleetOptions | null {
   const [command, ...extra] = positionals;
   if (!command) throw new FleetUsageError("missing command");
   if (!(FLEET_COMMANDS as readonly string[]).includes(command)) {
-    throw new FleetUsageError(`unknown fleet command ${command} (${FLEET_COMMANDS.join(", ")})`);
+    throw new FleetUsageError(
+      `unknown fleet command ${command}${didYouMean(command, FLEET_COMMANDS)} (${
+        FLEET_COMMANDS.join(", ")
+      })`,
+    );
   }
   if (extra.length > 0) throw new FleetUsageError(`unexpected argument ${extra[0]}`);
   if (!v.hosts?.length) throw new FleetUsageError("--hosts is required");
-  const concurrency = Number(v.concurrency ?? 16);
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new FleetUsageError("--concurrency must be an integer >= 1");
-  }
+  const concurrency = fleetNumber("--concurrency", v.concurrency ?? "16", 1, 100_000);
   if (command === "rollout-gate" && !v.version) {
     throw new FleetUsageError("rollout-gate needs --version V");
   }
