@@ -1,14 +1,22 @@
-// What ioeventctl prints: tables and lines for people, JSON for pipelines, and the agent's
-// refusals with their exit codes.
+// What ioeventctl prints: tables and lines for people, JSON for pipelines, on stdout; and
+// the agent's refusals with their exit codes, for people on stderr. With --json a refusal
+// is the command's one JSON document, on stdout like a result (the exit code tells them
+// apart), so a pipeline reads a single stream.
 import type * as grpc from "@grpc/grpc-js";
 import { decodeStatus } from "../api/status_details.ts";
 import type { Device__Output } from "../api/generated/ioeventd/v1/Device.ts";
 import type { Ioeventfd__Output } from "../api/generated/ioeventd/v1/Ioeventfd.ts";
 import type { IoeventfdEvent__Output } from "../api/generated/ioeventd/v1/IoeventfdEvent.ts";
-import { EXIT } from "./options.ts";
+import { EXIT } from "./errors.ts";
 import { renderTable } from "./table.ts";
 
-export type Out = { json: boolean; write: (s: string) => void };
+export interface Out {
+  json: boolean;
+  /** One chunk of stdout (a newline is added). */
+  write: (s: string) => void;
+  /** One chunk of stderr (a newline is added). */
+  error: (s: string) => void;
+}
 
 /** The human text, or the machine value as JSON with --json. */
 export function print(out: Out, human: string, machine: unknown): void {
@@ -110,11 +118,8 @@ export function reportError(err: grpc.ServiceError, out: Out): number {
   // 14 UNAVAILABLE and 4 DEADLINE_EXCEEDED without details: the agent is not there.
   const details = decodeStatus(err);
   if (!details && (err.code === 14 || err.code === 4)) {
-    out.write(
-      out.json
-        ? JSON.stringify({ error: "UNREACHABLE", message: err.details })
-        : `error: agent unreachable: ${err.details}`,
-    );
+    if (out.json) out.write(JSON.stringify({ error: "UNREACHABLE", message: err.details }));
+    else out.error(`error: agent unreachable: ${err.details}`);
     return EXIT.UNREACHABLE;
   }
   const reason = details?.reason || "UNKNOWN";
@@ -126,8 +131,8 @@ export function reportError(err: grpc.ServiceError, out: Out): number {
       violations: details?.violations ?? [],
     }));
   } else {
-    out.write(`error: ${reason}: ${err.details}`);
-    for (const v of details?.violations ?? []) out.write(`  ${v.field}: ${v.description}`);
+    out.error(`error: ${reason}: ${err.details}`);
+    for (const v of details?.violations ?? []) out.error(`  ${v.field}: ${v.description}`);
   }
   return EXIT.REJECTED;
 }

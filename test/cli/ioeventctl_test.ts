@@ -60,7 +60,7 @@ Deno.test(
       assert.match((await ctl(address, "list", "--owner", "vm-cli")).out, new RegExp(id));
       assert.match((await ctl(address, "get", id)).out, /ARMED/);
 
-      // Rejected by the agent: exit 4 and the reason.
+      // Rejected by the agent: exit 4 and the reason, on stderr.
       const rejected = await ctl(
         address,
         "create",
@@ -82,7 +82,8 @@ Deno.test(
         "vm-cli",
       );
       assert.equal(rejected.code, 4);
-      assert.match(rejected.out, /DUPLICATE/);
+      assert.match(rejected.err, /DUPLICATE/);
+      assert.equal(rejected.out, "");
       // Rejected locally by the same rules before any call: exit 2.
       const usage = await ctl(address, "create", "--device", GPU, "--width", "3", "--owner", "x");
       assert.equal(usage.code, 2);

@@ -37,8 +37,8 @@ Deno.test("ioeventctl: create --vfio-pid/--vfio-fd, and list's BACKEND column", 
       );
     const refused = await create("0x100", "--vfio-pid", String(vmm.pid), "--vfio-fd", "999");
     assert.equal(refused.code, 4, refused.err + refused.out);
-    assert.match(refused.out, /VFIO_DEVICE_INVALID/);
-    assert.match(refused.out, /spec\.vfio_device: .*no such open file descriptor/);
+    assert.match(refused.err, /VFIO_DEVICE_INVALID/);
+    assert.match(refused.err, /spec\.vfio_device: .*no such open file descriptor/);
 
     const half = await create("0x100", "--vfio-pid", String(vmm.pid));
     assert.equal(half.code, 2);

@@ -2,7 +2,7 @@
 // purpose: an agent under test may share this process's event loop.
 import { fileURLToPath } from "node:url";
 
-const CLI = fileURLToPath(new URL("../../service/cli/ioeventctl.ts", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../service/cli/ioeventctl.ts", import.meta.url));
 
 export async function ctl(
   address: string,
@@ -15,4 +15,52 @@ export async function ctl(
   }).output();
   const text = new TextDecoder();
   return { code: r.code, out: text.decode(r.stdout), err: text.decode(r.stderr) };
+}
+
+/** A long-running ioeventctl (watch): its output so far, a wait for a line, its end. */
+export interface RunningCtl {
+  pid: number;
+  /** Resolves once stdout contains `text`. */
+  waitFor(text: string, ms?: number): Promise<void>;
+  done: Promise<{ code: number; out: string; err: string }>;
+}
+
+export function spawnCtl(address: string, ...args: string[]): RunningCtl {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", CLI, "--address", address, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stdout) {
+      out += decoder.decode(chunk, { stream: true });
+      for (const w of waiters.filter((w) => out.includes(w.text))) w.resolve();
+    }
+  })();
+  const err = new Response(child.stderr).text();
+  return {
+    pid: child.pid,
+    waitFor(text, ms = 15_000) {
+      if (out.includes(text)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${text} in ${ms} ms: ${out}`)), ms);
+        waiters.push({
+          text,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+    done: (async () => {
+      const status = await child.status;
+      await reading;
+      return { code: status.code, out, err: await err };
+    })(),
+  };
 }

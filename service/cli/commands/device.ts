@@ -1,11 +1,16 @@
 // `ioeventctl device <address>`: one device, with its BARs and MSI-X layout.
-import { EXIT, UsageError } from "../options.ts";
+import { EXIT } from "../errors.ts";
 import { describeDevice, print } from "../output.ts";
-import type { CommandContext } from "./context.ts";
+import type { CliCommand } from "./context.ts";
 
-export async function device(ctx: CommandContext): Promise<number> {
-  if (!ctx.args[0]) throw new UsageError("usage: device <address>");
-  const d = await ctx.client().getDevice(ctx.args[0]);
-  print(ctx.out, describeDevice(d), d);
-  return EXIT.OK;
-}
+export const device: CliCommand = {
+  define: (program) =>
+    program.command("device")
+      .description("one device, with BARs and MSI-X layout")
+      .argument("<address>", "PCI address, e.g. 0000:65:00.0"),
+  async run(ctx) {
+    const d = await ctx.client().getDevice(ctx.args[0]!);
+    print(ctx.out, describeDevice(d), d);
+    return EXIT.OK;
+  },
+};
