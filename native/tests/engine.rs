@@ -478,8 +478,9 @@ fn unregister_returns_every_write_that_landed() {
             .register(&req(&bar, 0x80, 8, 0x5A5A, handover(&src)))
             .unwrap();
         let done = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(AtomicU64::new(0));
         let storm = {
-            let (done, raw) = (done.clone(), src.as_raw_fd());
+            let (done, progress, raw) = (done.clone(), progress.clone(), src.as_raw_fd());
             std::thread::spawn(move || {
                 let (mut sent, mut landed) = (0u64, 0u64);
                 loop {
@@ -491,6 +492,7 @@ fn unregister_returns_every_write_that_landed() {
                         let over = done.load(Ordering::Acquire);
                         if cell.load() == 0x5A5A {
                             landed += 1;
+                            progress.store(landed, Ordering::Relaxed);
                             cell.store(0);
                             break;
                         }
@@ -502,7 +504,11 @@ fn unregister_returns_every_write_that_landed() {
                 }
             })
         };
-        std::thread::sleep(Duration::from_millis(100));
+        // Unregister in the middle of the storm (however loaded the machine is).
+        let t0 = Instant::now();
+        while progress.load(Ordering::Relaxed) < 200 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let last = e.unregister(id).unwrap();
         done.store(true, Ordering::Release);
         let (sent, landed) = storm.join().unwrap();
