@@ -170,11 +170,21 @@ export class Agent {
     metrics.bind(agent);
     // Probes answer during a long replay: alive, not ready.
     if (config.metricsListen) {
-      agent.metricsHttp = MetricsHttpServer.start(config.metricsListen, {
-        metrics: () => metrics.scrape(),
-        contentType: metrics.contentType,
-        ready: () => agent!.ready,
-      });
+      try {
+        agent.metricsHttp = MetricsHttpServer.start(config.metricsListen, {
+          metrics: () => metrics.scrape(),
+          contentType: metrics.contentType,
+          ready: () => agent!.ready,
+        });
+      } catch (err) {
+        // Deno says "Address already in use (os error 98)" and not which address.
+        const why = err instanceof Deno.errors.AddrInUse
+          ? "address already in use (another process listens there)"
+          : err instanceof Error
+          ? err.message
+          : String(err);
+        throw new Error(`metrics listener ${config.metricsListen}: ${why}`, { cause: err });
+      }
     }
 
     // Re-arm before serving: a caller never sees a half-recovered agent.
@@ -212,6 +222,7 @@ export class Agent {
       managed: inventory.list().filter((d) => d.managed).length,
       workers: config.workers,
       poll_mode: config.pollMode,
+      simulated_host: config.simulate,
     });
     return agent;
   }

@@ -1,5 +1,7 @@
 // Structured logs: one JSON object per line on stderr, the format journald and Kubernetes
 // log pipelines ingest without parsing rules.
+import { format } from "node:util";
+
 export type Level = "debug" | "info" | "warn" | "error";
 
 export type Fields = Record<string, unknown>;
@@ -22,3 +24,17 @@ export const stderrLogger: Logger = {
 };
 
 export const silentLogger: Logger = { log() {} };
+
+/**
+ * A console-shaped sink (what grpc-js's setLogger takes) that writes into `log`: libraries'
+ * own lines ("E No address added …") join the JSON log instead of interleaving plain text.
+ */
+export function consoleInto(log: Logger, source: string): {
+  error(message?: unknown, ...params: unknown[]): void;
+  info(message?: unknown, ...params: unknown[]): void;
+  debug(message?: unknown, ...params: unknown[]): void;
+} {
+  const at = (level: Level) => (message?: unknown, ...params: unknown[]) =>
+    log.log(level, format(message, ...params), { source });
+  return { error: at("error"), info: at("info"), debug: at("debug") };
+}

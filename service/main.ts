@@ -1,21 +1,50 @@
 // ioeventd: the agent's entry point. Configuration in service/config.ts; see README.md.
+import * as grpc from "@grpc/grpc-js";
 import { Agent } from "./agent.ts";
-import { loadConfig } from "./config.ts";
-import { stderrLogger as log } from "./log.ts";
+import { type AgentConfig, ConfigError, parseCommandLine, usage } from "./config.ts";
+import { consoleInto, stderrLogger as log } from "./log.ts";
 
-let agent: Agent;
+// One format on stderr: grpc-js's own messages become JSON lines of the log too.
+grpc.setLogger(consoleInto(log, "grpc-js"));
+
+let config: AgentConfig;
 try {
-  agent = await Agent.start(loadConfig(Deno.args), log);
+  const line = parseCommandLine(Deno.args);
+  if (line.help) {
+    console.log(usage());
+    Deno.exit(0);
+  }
+  config = line.config;
 } catch (err) {
-  log.log("error", "ioeventd failed to start", { error: String(err) });
-  Deno.exit(1);
+  // One line naming the setting; 2, as for any other usage error.
+  if (!(err instanceof ConfigError)) throw err;
+  log.log("error", `ioeventd: ${err.message}`);
+  Deno.exit(2);
 }
 
-// SIGTERM/SIGINT: graceful stop; exit 0 so supervisors see a clean shutdown.
+// SIGTERM/SIGINT: graceful stop; exit 0 so supervisors see a clean shutdown. Listening from
+// the start: a signal during start-up stops the agent once it is up, instead of killing it
+// half-started.
+let agent: Agent | null = null;
+let stopRequested = false;
+async function stop(): Promise<never> {
+  await agent!.stop();
+  Deno.exit(0);
+}
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  Deno.addSignalListener(signal, async () => {
+  Deno.addSignalListener(signal, () => {
     log.log("info", "stopping", { signal });
-    await agent.stop();
-    Deno.exit(0);
+    stopRequested = true;
+    if (agent) void stop();
   });
 }
+
+try {
+  agent = await Agent.start(config, log);
+} catch (err) {
+  log.log("error", "ioeventd failed to start", {
+    error: err instanceof Error ? err.message : String(err),
+  });
+  Deno.exit(1);
+}
+if (stopRequested) await stop();

@@ -21,6 +21,22 @@ export interface ServerOptions {
   interceptors?: grpc.ServerInterceptor[];
 }
 
+/**
+ * grpc-js words a failed bind as "No address added out of total 1 resolved errors: [listen
+ * EADDRINUSE: …]": say which listener could not bind, and why, in one phrase.
+ */
+export function listenError(address: string, err: Error): Error {
+  const text = err.message;
+  const why = /EADDRINUSE|address already in use/i.test(text)
+    ? "address already in use (another process listens there)"
+    : /EACCES|permission denied/i.test(text)
+    ? "permission denied"
+    : /EADDRNOTAVAIL/i.test(text)
+    ? "address not available on this host"
+    : text;
+  return new Error(`gRPC listener ${address}: ${why}`, { cause: err });
+}
+
 export class ApiServer {
   readonly server: grpc.Server;
   readonly health: HealthImplementation;
@@ -50,7 +66,7 @@ export class ApiServer {
           address,
           this.options.credentialsFor?.(address) ?? this.options.credentials ??
             grpc.ServerCredentials.createInsecure(),
-          (err, port) => (err ? reject(err) : resolve(port)),
+          (err, port) => (err ? reject(listenError(address, err)) : resolve(port)),
         )
       );
       this.bound.push(address.startsWith("unix:") ? address : address.replace(/:0$/, `:${port}`));

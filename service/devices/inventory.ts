@@ -1,6 +1,7 @@
 // The agent's view of the host's PCI devices, re-read from one or more sysfs roots on demand or
 // periodically, with the differences between two reads reported as changes.
 
+import { type Fields, type Level, type Logger, stderrLogger } from "../log.ts";
 import { normalizePciAddress } from "./pci_address.ts";
 import type { DevicePolicy } from "./policy.ts";
 import { listSysfsDevices, readSysfsDevice } from "./sysfs.ts";
@@ -14,9 +15,14 @@ export interface SysfsRoot {
 }
 
 export interface InventoryOptions {
-  /** Earlier roots win when two contain the same address. */
+  /**
+   * A real device always wins over a simulated one with its address (which is refused, with an
+   * error logged: it would shadow the real device); otherwise earlier roots win.
+   */
   roots: SysfsRoot[];
   policy: DevicePolicy;
+  /** Where warnings go (default: the JSON stderr log). */
+  log?: Logger;
 }
 
 export interface InventoryChange {
@@ -40,12 +46,16 @@ function identityOfInterest(device: PciDevice): string {
     msix: msix && { size: msix.tableSize, table: msix.table, pba: msix.pba },
     managed: device.managed,
     unmanagedReason: device.unmanagedReason,
+    // Another device at the same address (a real one replacing a refused simulated one).
+    sysfsPath: device.sysfsPath,
+    simulated: device.simulated,
   });
 }
 
 export class Inventory {
   readonly #roots: SysfsRoot[];
   readonly #policy: DevicePolicy;
+  readonly #log: Logger;
   #devices = new Map<string, PciDevice>();
   #scanInFlight: Promise<InventoryChange> | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
@@ -57,6 +67,7 @@ export class Inventory {
   constructor(options: InventoryOptions) {
     this.#roots = options.roots.map((r) => ({ path: r.path, simulated: r.simulated }));
     this.#policy = options.policy;
+    this.#log = options.log ?? stderrLogger;
   }
 
   /** Re-reads every root. Concurrent calls share one read. */
@@ -93,7 +104,7 @@ export class Inventory {
         const change = await this.scan();
         if (active() && !isEmptyChange(change)) onChange(change);
       } catch (error) {
-        console.warn(`inventory: periodic scan failed: ${error}`);
+        this.#log.log("warn", "periodic device scan failed", { error: String(error) });
       }
       if (active()) this.#timer = setTimeout(tick, intervalMs);
     };
@@ -114,7 +125,12 @@ export class Inventory {
 
   async #readAll(): Promise<Map<string, PciDevice>> {
     const found = new Map<string, PciDevice>();
-    for (const root of this.#roots) {
+    // Real roots first: a simulated device never hides a real one.
+    const roots = [
+      ...this.#roots.filter((r) => !r.simulated),
+      ...this.#roots.filter((r) => r.simulated),
+    ];
+    for (const root of roots) {
       let entries;
       try {
         entries = await listSysfsDevices(root.path);
@@ -125,7 +141,10 @@ export class Inventory {
           ? "Deno reads /sys only with --allow-all; real devices are not listed " +
             "(the simulated host is unaffected)"
           : String(error);
-        this.#warnOnce(`root:${root.path}`, `inventory: cannot read ${root.path}: ${why}`);
+        this.#warnOnce(`root:${root.path}`, "warn", "cannot read a sysfs root", {
+          root: root.path,
+          error: why,
+        });
         continue;
       }
       const devices = await Promise.all(entries.map((e) => readSysfsDevice(e, root.simulated)));
@@ -133,11 +152,25 @@ export class Inventory {
         if (facts === null) continue;
         const first = found.get(facts.address);
         if (first !== undefined) {
-          this.#warnOnce(
-            `dup:${facts.sysfsPath}`,
-            `inventory: ${facts.address} at ${facts.sysfsPath} ignored; ` +
-              `already found at ${first.sysfsPath}`,
-          );
+          if (facts.simulated && !first.simulated) {
+            this.#warnOnce(
+              `shadow:${facts.sysfsPath}`,
+              "error",
+              "simulated device refused: a real device has its address",
+              {
+                address: facts.address,
+                simulated: facts.sysfsPath,
+                real: first.sysfsPath,
+                fix: "give the simulated device an address no real device has",
+              },
+            );
+          } else {
+            this.#warnOnce(`dup:${facts.sysfsPath}`, "warn", "device ignored; already found", {
+              address: facts.address,
+              ignored: facts.sysfsPath,
+              found: first.sysfsPath,
+            });
+          }
           continue;
         }
         found.set(facts.address, this.#policy.apply(facts));
@@ -165,9 +198,9 @@ export class Inventory {
     return change;
   }
 
-  #warnOnce(key: string, message: string): void {
+  #warnOnce(key: string, level: Level, msg: string, fields: Fields): void {
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
-    console.warn(message);
+    this.#log.log(level, msg, fields);
   }
 }
