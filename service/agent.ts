@@ -112,7 +112,7 @@ export class Agent {
     const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });
     const tracing = await startTracing(log);
     const registry = new Registry(
-      metrics.wrap(engine),
+      engine,
       journal,
       inventory,
       { maxPerDevice: config.maxPerDevice, maxPerOwner: config.maxPerOwner },

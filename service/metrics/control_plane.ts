@@ -2,7 +2,7 @@
 // monotonic counters (RegistryCounters) at scrape time. Every known label value is present
 // from the start at 0, so rate() and increase() see the first event.
 import type { Registry as PromRegistry } from "prom-client";
-import { REASONS } from "../registry/errors.ts";
+import { REASONS } from "../rejection/rejection.ts";
 import type { RegistryCounters, RemovalCause } from "../registry/registry.ts";
 import { type Sample, scalar, SnapshotMetric } from "./snapshot_metric.ts";
 

@@ -219,8 +219,11 @@ export class DataPlaneMetrics {
     this.#unsubscribe = null;
   }
 
-  /** A native registration is gone (see final_stats.ts): keep what it counted. */
-  retire(nativeId: bigint, last: RegistrationStats | undefined): void {
+  /**
+   * A native registration is gone: keep what it counted. `last` is its final count, read by
+   * the data plane after the unregister barrier (it travels on the registry's event).
+   */
+  #retire(nativeId: bigint, last: RegistrationStats | null): void {
     const entry = this.#byNative.get(nativeId);
     if (!entry) return; // never published (a create that failed half-way)
     this.#byNative.delete(nativeId);
@@ -296,13 +299,13 @@ export class DataPlaneMetrics {
         const e = this.#entries.get(r.id);
         if (!e) break;
         e.state = r.state;
-        if (r.nativeId === null && e.nativeId !== null) this.retire(e.nativeId, undefined);
+        if (r.nativeId === null && e.nativeId !== null) this.#retire(e.nativeId, event.final);
         break;
       }
       case "REMOVED": {
         const e = this.#entries.get(r.id);
         if (!e) break;
-        if (e.nativeId !== null) this.retire(e.nativeId, undefined);
+        if (e.nativeId !== null) this.#retire(e.nativeId, event.final);
         addInto(e.series.gone, e.base);
         this.#entries.delete(r.id);
         break;

@@ -7,11 +7,10 @@ import { Registry as PromRegistry } from "prom-client";
 import { api } from "../api/proto.ts";
 import type { PciDevice } from "../devices/types.ts";
 import { histogramBoundsNs, type NativeEngine } from "../native/engine.ts";
-import type { DataPlane, Registry, ReplayReport } from "../registry/registry.ts";
+import type { Registry, ReplayReport } from "../registry/registry.ts";
 import { type AgentSnapshot, registerAgentMetrics } from "./agent.ts";
 import { registerControlPlaneMetrics } from "./control_plane.ts";
 import { DataPlaneMetrics } from "./data_plane.ts";
-import { keepFinalStats } from "./final_stats.ts";
 import { RpcMetrics } from "./grpc.ts";
 import { registerProcessMetrics } from "./process.ts";
 
@@ -56,11 +55,6 @@ export class AgentMetrics {
     this.rpc.initialise([api().ioeventd.v1.IoeventfdService.service, healthService]);
     registerAgentMetrics(this.registry, () => this.#agent);
     this.#process = registerProcessMetrics(this.registry);
-  }
-
-  /** The engine to give the registry: removed registrations keep their final counts. */
-  wrap(engine: DataPlane): DataPlane {
-    return keepFinalStats(engine, (id, last) => this.dataPlane.retire(id, last));
   }
 
   /** Starts reading from the agent; call track() once its journal replay has run. */

@@ -76,7 +76,13 @@ export interface ArmedRegistration {
 
 /** One outcome of registerMany, in the order of the requests. */
 export type RegisterOutcome =
-  | { ok: true; id: bigint; backend: Backend; /** null: served by the kernel */ worker: number | null }
+  | {
+    ok: true;
+    id: bigint;
+    backend: Backend;
+    /** null: served by the kernel */
+    worker: number | null;
+  }
   | { ok: false; error: Error };
 
 /** A registration's counters. After unregister they are final: no write can follow. */

@@ -5,6 +5,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { type Backend, BACKENDS } from "./data_plane.ts";
 
 /** What is needed to rebuild a registration, and to refuse a reused PID or fd. */
 export interface JournalRecord {
@@ -22,6 +23,8 @@ export interface JournalRecord {
   startTime: bigint;
   eventfdId: bigint;
   createdAtMs: number;
+  /** Who performed the write when it was last armed (an orphan reports it after a restart). */
+  backend: Backend;
   /**
    * The VMM's VFIO device fd (`spec.vfio_device`) and the start time of that process, which
    * replay requires again (a reused PID is refused); null when the spec has none.
@@ -50,6 +53,7 @@ interface Row {
   vfio_pid: number | null;
   vfio_fd: number | null;
   vfio_start_time: string | null;
+  backend: string | null;
 }
 
 const SCHEMA = `
@@ -70,7 +74,8 @@ CREATE TABLE IF NOT EXISTS ioeventfds (
   created_at_ms INTEGER NOT NULL,
   vfio_pid INTEGER,
   vfio_fd INTEGER,
-  vfio_start_time TEXT
+  vfio_start_time TEXT,
+  backend TEXT
 );`;
 
 /**
@@ -82,7 +87,13 @@ const ADDED_COLUMNS: readonly { name: string; ddl: string }[] = [
   { name: "vfio_pid", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_pid INTEGER" },
   { name: "vfio_fd", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_fd INTEGER" },
   { name: "vfio_start_time", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_start_time TEXT" },
+  { name: "backend", ddl: "ALTER TABLE ioeventfds ADD COLUMN backend TEXT" },
 ];
+
+/** A journaled backend; a row from before the column existed says nothing, and reads as user-mmap. */
+function backendOf(value: string | null): Backend {
+  return BACKENDS.find((b) => b === value) ?? "user-mmap";
+}
 
 /** Brings a journal written by an older agent up to the current schema (idempotent). */
 function migrate(db: DatabaseSync): void {
@@ -111,8 +122,8 @@ export class Journal {
     this.#insert = db.prepare(
       `INSERT OR REPLACE INTO ioeventfds (id, owner, request_id, device, bar, offset, width,
        data, labels, pid, fd, start_time, eventfd_id, created_at_ms, vfio_pid, vfio_fd,
-       vfio_start_time)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       vfio_start_time, backend)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delete = db.prepare("DELETE FROM ioeventfds WHERE id = ?");
   }
@@ -145,6 +156,7 @@ export class Journal {
       startTime: BigInt(r.start_time),
       eventfdId: BigInt(r.eventfd_id),
       createdAtMs: r.created_at_ms,
+      backend: backendOf(r.backend),
       vfio: r.vfio_pid === null || r.vfio_fd === null ? null : {
         pid: r.vfio_pid,
         fd: r.vfio_fd,
@@ -182,6 +194,7 @@ export class Journal {
           r.vfio?.pid ?? null,
           r.vfio?.fd ?? null,
           r.vfio?.startTime.toString() ?? null,
+          r.backend,
         );
       }
       this.#db.exec("COMMIT");

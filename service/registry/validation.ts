@@ -4,7 +4,7 @@
 // the MSI-X PBA, data that does not fit the width).
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import type { PciDevice, Region } from "../devices/types.ts";
-import type { Reason, Violation } from "./errors.ts";
+import type { Reason, Violation } from "../rejection/rejection.ts";
 
 export type Width = 1 | 2 | 4 | 8;
 export const WIDTHS: readonly Width[] = [1, 2, 4, 8];
@@ -164,9 +164,20 @@ export function validateLabels(labels: unknown, field: string): Validated<Record
     : { ok: true, value: Object.fromEntries(entries) as Record<string, string> };
 }
 
-/** Every value has the right type and range; nothing about the device yet (the CLI checks
- * this locally before it sends anything). */
-export function validateShape(raw: RawSpec, at = "spec."): Validated<Spec> {
+/** A spec's values as far as they are well-formed (null where not), and what is wrong. */
+interface Shape {
+  device: string | null;
+  bar: number | null;
+  width: Width | null;
+  offset: bigint | null;
+  data: bigint | null;
+  source: Source | null;
+  vfioDevice: Source | null;
+  labels: Record<string, string>;
+  violations: Violation[];
+}
+
+function shapeOf(raw: RawSpec, at: string): Shape {
   const violations: Violation[] = [];
   const bad = (field: string, reason: Reason, description: string) =>
     violations.push({ field: `${at}${field}`, reason, description });
@@ -177,26 +188,24 @@ export function validateShape(raw: RawSpec, at = "spec."): Validated<Spec> {
   }
   const bar = smallInt(raw.bar, 0, 5);
   if (bar === null) bad("bar", "BAR_OUT_OF_RANGE", "bar must be 0..5");
-  const width = smallInt(raw.width, 0, 2 ** 31);
-  if (width === null || !(WIDTHS as readonly number[]).includes(width)) {
-    bad("width", "WIDTH_UNSUPPORTED", "width must be 1, 2, 4 or 8 bytes");
-  }
+  const anyWidth = smallInt(raw.width, 0, 2 ** 31);
+  const width = anyWidth !== null && (WIDTHS as readonly number[]).includes(anyWidth)
+    ? anyWidth as Width
+    : null;
+  if (width === null) bad("width", "WIDTH_UNSUPPORTED", "width must be 1, 2, 4 or 8 bytes");
   const offset = parseU64(raw.offset ?? 0);
   if (offset === null) {
     bad("offset", "INVALID_ARGUMENT", "offset must be an unsigned 64-bit integer");
   }
-  const data = parseU64(raw.data ?? 0);
+  let data = parseU64(raw.data ?? 0);
   if (data === null) bad("data", "DATA_OUT_OF_RANGE", "data must be an unsigned 64-bit integer");
-  else if (width !== null && WIDTHS.includes(width as Width) && data >> BigInt(8 * width) !== 0n) {
+  else if (width !== null && data >> BigInt(8 * width) !== 0n) {
     bad("data", "DATA_OUT_OF_RANGE", `data ${hex(data)} does not fit in ${width} bytes`);
+    data = null;
   }
-  const source = (raw.source ?? null) as { pid?: unknown; fd?: unknown } | null;
-  const pid = typeof source === "object" && source !== null
-    ? smallInt(source.pid, 1, 2 ** 31 - 1)
-    : null;
-  const fd = typeof source === "object" && source !== null
-    ? smallInt(source.fd, 0, 2 ** 31 - 1)
-    : null;
+  const src = (raw.source ?? null) as { pid?: unknown; fd?: unknown } | null;
+  const pid = typeof src === "object" && src !== null ? smallInt(src.pid, 1, 2 ** 31 - 1) : null;
+  const fd = typeof src === "object" && src !== null ? smallInt(src.fd, 0, 2 ** 31 - 1) : null;
   if (pid === null) bad("source.pid", "INVALID_ARGUMENT", "source.pid must be a process id > 0");
   if (fd === null) bad("source.fd", "INVALID_ARGUMENT", "source.fd must be a file descriptor >= 0");
   // Optional, same shape as `source`: only presence switches the backend.
@@ -215,103 +224,132 @@ export function validateShape(raw: RawSpec, at = "spec."): Validated<Spec> {
   }
   const labels = validateLabels(raw.labels, `${at}labels`);
   if (!labels.ok) violations.push(...labels.violations);
+  return {
+    device,
+    bar,
+    width,
+    offset,
+    data,
+    source: pid !== null && fd !== null ? { pid, fd } : null,
+    vfioDevice,
+    labels: labels.ok ? labels.value : {},
+    violations,
+  };
+}
 
-  if (violations.length > 0) return { ok: false, violations };
+/** Every value has the right type and range; nothing about the device yet (the CLI checks
+ * this locally before it sends anything). */
+export function validateShape(raw: RawSpec, at = "spec."): Validated<Spec> {
+  const s = shapeOf(raw, at);
+  if (s.violations.length > 0) return { ok: false, violations: s.violations };
   return {
     ok: true,
     value: {
-      device: device!,
-      bar: bar!,
-      offset: offset!,
-      width: width as Width,
-      data: data!,
-      source: { pid: pid!, fd: fd! },
-      labels: labels.ok ? labels.value : {},
-      vfioDevice,
+      device: s.device!,
+      bar: s.bar!,
+      offset: s.offset!,
+      width: s.width!,
+      data: s.data!,
+      source: s.source!,
+      labels: s.labels,
+      vfioDevice: s.vfioDevice,
     },
   };
 }
 
-/** Device, BAR and MSI-X rules for a well-formed spec. */
-function checkAgainstDevice(spec: Spec, ctx: ValidationContext, at: string): Violation[] {
-  const dev = ctx.device(spec.device);
+/**
+ * The order in which a spec's fields are judged, and so the order of a rejection's field
+ * violations (the first one gives ErrorInfo.reason). The proto documents the same order.
+ */
+const FIELD_ORDER = [
+  "device",
+  "bar",
+  "width",
+  "offset",
+  "data",
+  "source",
+  "vfio_device",
+  "labels",
+] as const;
+
+function rank(field: string, at: string): number {
+  const name = field.slice(at.length).split(/[.[]/)[0];
+  const i = (FIELD_ORDER as readonly string[]).indexOf(name);
+  return i < 0 ? FIELD_ORDER.length : i;
+}
+
+/**
+ * The device rules, for each field that is well-formed: the device exists and is managed;
+ * the BAR can take ioeventfds; the width is one this host writes; the offset is aligned,
+ * inside the BAR and clear of the MSI-X table and PBA (the first of these that fails).
+ */
+function checkAgainstDevice(s: Shape, ctx: ValidationContext, at: string): Violation[] {
+  const out: Violation[] = [];
+  const bad = (field: string, reason: Reason, description: string) =>
+    out.push({ field: `${at}${field}`, reason, description });
+  if (s.width !== null && !ctx.widths.includes(s.width)) {
+    bad("width", "WIDTH_UNSUPPORTED", `this host does not perform ${s.width}-byte writes`);
+  }
+  if (s.device === null) return out;
+  const dev = ctx.device(s.device);
   if (!dev) {
-    return [{
-      field: `${at}device`,
-      reason: "DEVICE_NOT_FOUND",
-      description: `no PCI device ${spec.device} on this host`,
-    }];
+    bad("device", "DEVICE_NOT_FOUND", `no PCI device ${s.device} on this host`);
+    return out;
   }
   if (!dev.managed) {
-    return [{
-      field: `${at}device`,
-      reason: "DEVICE_NOT_MANAGED",
-      description: `device ${spec.device} is not managed by ioeventd (${
-        dev.unmanagedReason ?? "policy"
-      })`,
-    }];
+    bad(
+      "device",
+      "DEVICE_NOT_MANAGED",
+      `device ${s.device} is not managed by ioeventd (${dev.unmanagedReason ?? "policy"})`,
+    );
+    return out;
   }
-  const bar = dev.bars[spec.bar];
+  if (s.bar === null) return out;
+  const bar = dev.bars[s.bar];
   if (!bar || !bar.eligible) {
-    return [{
-      field: `${at}bar`,
-      reason: "BAR_NOT_MAPPABLE",
-      description: `BAR ${spec.bar} of ${spec.device} cannot take ioeventfds (${
-        bar?.ineligibleReason ?? "ABSENT"
+    bad(
+      "bar",
+      "BAR_NOT_MAPPABLE",
+      `BAR ${s.bar} of ${s.device} cannot take ioeventfds (${bar?.ineligibleReason ?? "ABSENT"})`,
+    );
+    return out;
+  }
+  const { offset, width } = s;
+  if (offset === null || width === null) return out;
+  if (offset % BigInt(width) !== 0n) {
+    bad("offset", "UNALIGNED", `offset ${hex(offset)} is not a multiple of the width ${width}`);
+  } else if (offset + BigInt(width) > BigInt(bar.length)) {
+    bad(
+      "offset",
+      "OUT_OF_BAR",
+      `offset ${hex(offset)} + ${width} is beyond BAR ${s.bar} (${hex(bar.length)} bytes)`,
+    );
+  } else if (dev.msix && overlaps(s.bar, offset, width, dev.msix.table)) {
+    const t = dev.msix.table;
+    bad(
+      "offset",
+      "OVERLAPS_MSIX_TABLE",
+      `write overlaps the MSI-X vector table (BAR ${t.bar} ${hex(t.offset)}..${
+        hex(t.offset + t.length)
       })`,
-    }];
+    );
+  } else if (dev.msix && overlaps(s.bar, offset, width, dev.msix.pba)) {
+    const p = dev.msix.pba;
+    bad(
+      "offset",
+      "OVERLAPS_MSIX_PBA",
+      `write overlaps the MSI-X pending-bit array (BAR ${p.bar} ${hex(p.offset)}..${
+        hex(p.offset + p.length)
+      })`,
+    );
   }
-  if (!ctx.widths.includes(spec.width)) {
-    return [{
-      field: `${at}width`,
-      reason: "WIDTH_UNSUPPORTED",
-      description: `this host does not perform ${spec.width}-byte writes`,
-    }];
-  }
-  if (spec.offset % BigInt(spec.width) !== 0n) {
-    return [{
-      field: `${at}offset`,
-      reason: "UNALIGNED",
-      description: `offset ${hex(spec.offset)} is not a multiple of the width ${spec.width}`,
-    }];
-  }
-  if (spec.offset + BigInt(spec.width) > BigInt(bar.length)) {
-    return [{
-      field: `${at}offset`,
-      reason: "OUT_OF_BAR",
-      description: `offset ${hex(spec.offset)} + ${spec.width} is beyond BAR ${spec.bar} (${
-        hex(bar.length)
-      } bytes)`,
-    }];
-  }
-  if (dev.msix) {
-    const { table, pba } = dev.msix;
-    if (overlaps(spec.bar, spec.offset, spec.width, table)) {
-      return [{
-        field: `${at}offset`,
-        reason: "OVERLAPS_MSIX_TABLE",
-        description: `write overlaps the MSI-X vector table (BAR ${table.bar} ${
-          hex(table.offset)
-        }..${hex(table.offset + table.length)})`,
-      }];
-    }
-    if (overlaps(spec.bar, spec.offset, spec.width, pba)) {
-      return [{
-        field: `${at}offset`,
-        reason: "OVERLAPS_MSIX_PBA",
-        description: `write overlaps the MSI-X pending-bit array (BAR ${pba.bar} ${
-          hex(pba.offset)
-        }..${hex(pba.offset + pba.length)})`,
-      }];
-    }
-  }
-  return [];
+  return out;
 }
 
 /**
  * Validates one ioeventfd request. `at` prefixes field paths ("spec." for a create,
- * "desired[3]." in a reconcile). Shape errors are all reported together; device rules
- * report the first that fails, as the kernel would.
+ * "desired[3]." in a reconcile). Every violated field is reported, in FIELD_ORDER; a field
+ * reports its first failing rule (for the offset: alignment, then bounds, then MSI-X).
  */
 export function validateSpec(raw: RawSpec, ctx: ValidationContext, at = "spec."): Validated<Spec> {
   if (raw === null || typeof raw !== "object") {
@@ -324,8 +362,11 @@ export function validateSpec(raw: RawSpec, ctx: ValidationContext, at = "spec.")
       }],
     };
   }
-  const shaped = validateShape(raw, at);
-  if (!shaped.ok) return shaped;
-  const violations = checkAgainstDevice(shaped.value, ctx, at);
-  return violations.length > 0 ? { ok: false, violations } : shaped;
+  const s = shapeOf(raw, at);
+  const violations = [...s.violations, ...checkAgainstDevice(s, ctx, at)]
+    .map((v, i) => ({ v, i }))
+    .sort((a, b) => rank(a.v.field, at) - rank(b.v.field, at) || a.i - b.i)
+    .map(({ v }) => v);
+  if (violations.length > 0) return { ok: false, violations };
+  return validateShape(raw, at);
 }

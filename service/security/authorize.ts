@@ -126,10 +126,6 @@ export function ruleFor(path: string): Rule {
   return Object.hasOwn(RULES, path) ? RULES[path] : UNLISTED;
 }
 
-export function isMutation(path: string): boolean {
-  return ruleFor(path).mutation;
-}
-
 /** The short method name of a path ("/pkg.Service/Method" → "Method"). */
 export function methodName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);

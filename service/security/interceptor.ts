@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { decodeStatus, toServiceError } from "../api/status_details.ts";
 import type { Logger } from "../log.ts";
-import { RegistryError } from "../registry/errors.ts";
+import { Rejection } from "../rejection/rejection.ts";
 import { type AuditLog, type AuditRecord, summarize } from "./audit.ts";
 import { authorize, methodName, type RegistrationLookup, ruleFor } from "./authorize.ts";
 import type { RefusalKind, SecurityCounters } from "./counters.ts";
@@ -64,19 +64,21 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
     const limited = identity !== null && !identity.names.some((n) => ctx.unlimited.has(n));
     /** A status went out from this layer: whatever the client still sends is dropped. */
     let refused = false;
+    /** The refusal this layer sent, if it sent one. */
+    let refusal: Rejection | null = null;
     let releaseStream: (() => void) | null = null;
     let audited: { grant: Grant | null; request: unknown; response?: unknown } | null = null;
 
     const writeAudit = (status: Status) => {
       if (audited === null || identity === null) return;
       const failed = status.code !== grpc.status.OK;
-      const details = failed
-        ? decodeStatus(Object.assign(new Error(status.details), {
+      // This layer's own refusals know their reason; a handler's is read from its status.
+      const reason = !failed ? undefined : refusal?.reason ??
+        decodeStatus(Object.assign(new Error(status.details), {
           code: status.code,
           details: status.details,
           metadata: status.metadata ?? new grpc.Metadata(),
-        }))
-        : null;
+        }))?.reason;
       const record: AuditRecord = {
         ts: new Date().toISOString(),
         identity: identity.name,
@@ -87,7 +89,7 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
         method,
         request: audited.request,
         result: codeName(status.code),
-        ...(failed ? { reason: details?.reason || undefined, message: status.details } : {}),
+        ...(failed ? { reason: reason || undefined, message: status.details } : {}),
         ...(failed ? {} : outcome(method, audited.response)),
       };
       audited = null;
@@ -107,7 +109,7 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
             if (identity === null) {
               return refuse(
                 "UNVERIFIED",
-                new RegistryError(
+                new Rejection(
                   "PERMISSION_DENIED",
                   "the connection carries no verified identity",
                   [],
@@ -119,7 +121,7 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
             if (limited && !ctx.rate.take(identity.name)) {
               return refuse(
                 "RATE_LIMITED",
-                new RegistryError(
+                new Rejection(
                   "RATE_LIMITED",
                   `${identity.name} exceeds ${ctx.rate.perSecond} requests per second`,
                   [],
@@ -142,7 +144,7 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
             if (!decision.allowed) {
               return refuse(
                 decision.kind,
-                new RegistryError("PERMISSION_DENIED", decision.message, [], decision.metadata),
+                new Rejection("PERMISSION_DENIED", decision.message, [], decision.metadata),
               );
             }
             if (definition.responseStream && limited) {
@@ -150,7 +152,7 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
               if (releaseStream === null) {
                 return refuse(
                   "STREAM_LIMIT",
-                  new RegistryError(
+                  new Rejection(
                     "LIMIT_REACHED",
                     `${identity.name} already has ${ctx.streams.max} open streams`,
                     [],
@@ -179,8 +181,9 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
       },
     });
 
-    function refuse(kind: RefusalKind, err: RegistryError): void {
+    function refuse(kind: RefusalKind, err: Rejection): void {
       refused = true;
+      refusal = err;
       ctx.counters.refuse(method, kind);
       const e = toServiceError(err);
       intercepted.sendStatus({

@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { Registry as PromRegistry } from "prom-client";
 import type { Bar, PciDevice } from "../../service/devices/types.ts";
 import { DataPlaneMetrics, type WatchableRegistry } from "../../service/metrics/data_plane.ts";
-import { keepFinalStats } from "../../service/metrics/final_stats.ts";
 import type { RegistrationStats } from "../../service/native/engine.ts";
-import type { DataPlane, Registration, RegistryEvent } from "../../service/registry/registry.ts";
+import type { Registration, RegistryEvent } from "../../service/registry/registry.ts";
 import { parseExposition, select, value } from "./exposition.ts";
 
 const GPU = "0000:65:00.0";
@@ -73,6 +72,7 @@ function registration(id: string, dev: string, barIndex: number, nativeId: bigin
     createdAtMs: 0,
     startTime: 0n,
     eventfdId: 0n,
+    vfioStartTime: 0n,
     nativeId,
   };
 }
@@ -85,11 +85,15 @@ class ScriptedRegistry implements WatchableRegistry {
     this.listener = listener;
     return Promise.resolve({ snapshot: this.initial, unsubscribe: () => (this.listener = null) });
   }
-  emit(type: "ADDED" | "UPDATED", registration: Registration): void {
-    this.listener!({ type, registration, revision: 0n });
+  added(registration: Registration): void {
+    this.listener!({ type: "ADDED", registration, revision: 0n });
   }
-  removed(registration: Registration): void {
-    this.listener!({ type: "REMOVED", registration, cause: "REQUEST", revision: 0n });
+  /** Orphaned: `final` is what the data plane's unregister returned (null: not armed). */
+  updated(registration: Registration, final: RegistrationStats | null = null): void {
+    this.listener!({ type: "UPDATED", registration, final, revision: 0n });
+  }
+  removed(registration: Registration, final: RegistrationStats | null = null): void {
+    this.listener!({ type: "REMOVED", registration, cause: "REQUEST", final, revision: 0n });
   }
 }
 
@@ -103,14 +107,11 @@ class FakeEngine {
       lastTriggerNs: BigInt(lastSeconds) * 1_000_000_000n,
     });
   }
-  dataPlane(): DataPlane {
-    return {
-      acquireSource: () => ({ fd: 0, startTime: 0n, eventfdId: 0n }),
-      releaseSource: () => {},
-      register: () => 0n,
-      registrationStats: () => new Map(this.stats),
-      unregister: (id) => void this.stats.delete(id),
-    };
+  /** As the data plane's unregister: the final counters, then forgotten. */
+  unregister(id: bigint): RegistrationStats | null {
+    const final = this.stats.get(id) ?? null;
+    this.stats.delete(id);
+    return final;
   }
 }
 
@@ -120,7 +121,6 @@ async function setup(perIoeventfd: boolean, initial: Registration[]) {
   const registry = new ScriptedRegistry(initial);
   await metrics.track(registry);
   const engine = new FakeEngine();
-  const wrapped = keepFinalStats(engine.dataPlane(), (id, last) => metrics.retire(id, last));
   const devices = [
     device(GPU, true, [0, 2]),
     device(NIC, true, [0]),
@@ -135,7 +135,7 @@ async function setup(perIoeventfd: boolean, initial: Registration[]) {
     });
     return parseExposition(await prom.metrics());
   };
-  return { metrics, registry, engine, wrapped, scrape, devices };
+  return { metrics, registry, engine, scrape, devices };
 }
 
 Deno.test("series exist at zero for every eligible BAR of a managed device", async () => {
@@ -156,11 +156,11 @@ Deno.test("series exist at zero for every eligible BAR of a managed device", asy
 
 Deno.test("counters sum by device and BAR and never go back on removal or orphaning", async () => {
   const a = registration("ioe-a", GPU, 0, 1n);
-  const { registry, engine, wrapped, scrape } = await setup(false, [a]);
+  const { registry, engine, scrape } = await setup(false, [a]);
   const b = registration("ioe-b", GPU, 0, 2n);
   const c = registration("ioe-c", GPU, 2, 3n);
   const d = registration("ioe-d", NIC, 0, 4n);
-  for (const r of [b, c, d]) registry.emit("ADDED", r);
+  for (const r of [b, c, d]) registry.added(r);
   engine.set(1n, 10, 15, 1_700_000_000);
   engine.set(2n, 5, 5, 1_700_000_100);
   engine.set(3n, 7, 9);
@@ -178,9 +178,9 @@ Deno.test("counters sum by device and BAR and never go back on removal or orphan
 
   // More writes after the last scrape, then removed: its very last counts are kept.
   engine.set(1n, 12, 18, 1_700_000_200);
-  wrapped.unregister(1n);
+  const finalA = engine.unregister(1n);
   a.nativeId = null;
-  registry.removed(a);
+  registry.removed(a, finalA);
   e = await scrape();
   assert.equal(value(e, "ioeventd_triggers_total", { device: GPU, bar: "0" }), 17);
   assert.equal(value(e, "ioeventd_signals_total", { device: GPU, bar: "0" }), 23);
@@ -192,10 +192,10 @@ Deno.test("counters sum by device and BAR and never go back on removal or orphan
 
   // Orphaned (device gone): stops writing, keeps counting against the limit and its totals.
   engine.set(3n, 8, 10);
-  wrapped.unregister(3n);
+  const finalC = engine.unregister(3n);
   c.nativeId = null;
   c.state = "ORPHANED";
-  registry.emit("UPDATED", c);
+  registry.updated(c, finalC);
   e = await scrape();
   assert.equal(value(e, "ioeventd_triggers_total", { device: GPU, bar: "2" }), 8);
   assert.equal(value(e, "ioeventd_ioeventfds", { device: GPU, state: "orphaned" }), 1);
@@ -213,25 +213,27 @@ Deno.test("counters sum by device and BAR and never go back on removal or orphan
   assert.equal(value(e, "ioeventd_triggers_total", { device: NIC, bar: "0" }), 1);
 });
 
-Deno.test("one native snapshot per synchronous batch of removals", async () => {
-  const { engine, registry, metrics } = await setup(false, []);
-  let snapshots = 0;
-  const counting = keepFinalStats({
-    ...engine.dataPlane(),
-    registrationStats: () => {
-      snapshots++;
-      return new Map(engine.stats);
-    },
-  }, (id, last) => metrics.retire(id, last));
+Deno.test("writes between the last scrape and a removal are kept: final counts on the event", async () => {
+  const { engine, registry, scrape } = await setup(false, []);
+  const rs: Registration[] = [];
   for (let i = 1n; i <= 100n; i++) {
     engine.set(i, 1, 1);
-    registry.emit("ADDED", registration(`ioe-${i}`, GPU, 0, i));
+    const r = registration(`ioe-${i}`, GPU, 0, i);
+    registry.added(r);
+    rs.push(r);
   }
-  for (let i = 1n; i <= 100n; i++) counting.unregister(i);
-  assert.equal(snapshots, 1);
-  await Promise.resolve();
-  counting.unregister(200n); // a later batch takes a fresh snapshot
-  assert.equal(snapshots, 2);
+  let e = await scrape();
+  assert.equal(value(e, "ioeventd_triggers_total", { device: GPU, bar: "0" }), 100);
+  // One more write each after that scrape, then every one removed before the next.
+  for (const r of rs) engine.set(r.nativeId!, 2, 2);
+  for (const r of rs) {
+    const final = engine.unregister(r.nativeId!);
+    r.nativeId = null;
+    registry.removed(r, final);
+  }
+  e = await scrape();
+  assert.equal(value(e, "ioeventd_triggers_total", { device: GPU, bar: "0" }), 200);
+  assert.equal(value(e, "ioeventd_signals_total", { device: GPU, bar: "0" }), 200);
 });
 
 Deno.test("per-ioeventfd series and the info metric, when opted in", async () => {

@@ -189,6 +189,69 @@ Deno.test("validation: every shape error is reported at once", () => {
   ]);
 });
 
+Deno.test("validation: shape and device faults together: every field, in the documented order", () => {
+  // Data too large for the width and an offset past the BAR: both fields, offset first.
+  const result = validateSpec({ ...ok, width: 1, offset: 16 << 20, data: 0x100 }, ctx);
+  assert.ok(!result.ok);
+  assert.deepEqual(
+    result.violations.map((v) => [v.field, v.reason]),
+    [["spec.offset", "OUT_OF_BAR"], ["spec.data", "DATA_OUT_OF_RANGE"]],
+  );
+  // A bad width does not hide an unknown device, and the device comes first.
+  const two = validateSpec({ ...ok, device: "0000:01:00.0", width: 3, bar: 9 }, ctx);
+  assert.ok(!two.ok);
+  assert.deepEqual(
+    two.violations.map((v) => [v.field, v.reason]),
+    [
+      ["spec.device", "DEVICE_NOT_FOUND"],
+      ["spec.bar", "BAR_OUT_OF_RANGE"],
+      ["spec.width", "WIDTH_UNSUPPORTED"],
+    ],
+  );
+  // The MSI-X table, a bad label and a negative fd, all at once.
+  const three = validateSpec(
+    { ...ok, offset: 0xb90000, labels: { "-x": "y" }, source: { pid: 1, fd: -1 } },
+    ctx,
+  );
+  assert.ok(!three.ok);
+  assert.deepEqual(three.violations.map((v) => v.field), [
+    "spec.offset",
+    "spec.source.fd",
+    'spec.labels["-x"]',
+  ]);
+});
+
+Deno.test("validation: every combination of faults reports one violation per judgeable field", () => {
+  const faults: [keyof RawSpec, unknown, string][] = [
+    ["device", "0000:01:00.0", "spec.device"],
+    ["bar", 9, "spec.bar"],
+    ["width", 3, "spec.width"],
+    ["offset", (16 << 20) + 4, "spec.offset"],
+    ["data", "18446744073709551616", "spec.data"],
+    ["source", { pid: 0, fd: 1 }, "spec.source.pid"],
+  ];
+  for (let mask = 1; mask < 1 << faults.length; mask++) {
+    const raw: RawSpec = { ...ok };
+    const want: string[] = [];
+    faults.forEach(([key, value, field], i) => {
+      if (mask & (1 << i)) {
+        (raw as Record<string, unknown>)[key] = value;
+        want.push(field);
+      }
+    });
+    const r = validateSpec(raw, ctx);
+    assert.ok(!r.ok, `mask ${mask}`);
+    const got = r.violations.map((v) => v.field);
+    // A field that depends on a faulty one (the offset on the device, BAR or width) may be
+    // unjudgeable; every other faulty field is reported, in order, once.
+    const judgeable = want.filter((f) =>
+      f !== "spec.offset" || !want.some((w) => ["spec.device", "spec.bar", "spec.width"].includes(w))
+    );
+    for (const f of judgeable) assert.ok(got.includes(f), `mask ${mask}: ${f} missing in ${got}`);
+    assert.equal(new Set(got).size, got.length, `mask ${mask}: a field twice`);
+  }
+});
+
 Deno.test("validation: vfio_device is kept on the spec, null when absent; sameSources", () => {
   const plain = validateSpec(ok, ctx);
   const vfio = validateSpec({ ...ok, vfioDevice: { pid: 100, fd: "20" } }, ctx);

@@ -15,7 +15,7 @@ import { Inventory } from "../../service/devices/inventory.ts";
 import { DevicePolicy } from "../../service/devices/policy.ts";
 import { closeFd, createEventfd, NativeEngine } from "../../service/native/engine.ts";
 import { Errno, NativeError } from "../../service/native/errno.ts";
-import { RegistryError } from "../../service/registry/errors.ts";
+import { Rejection } from "../../service/rejection/rejection.ts";
 import { Journal } from "../../service/registry/journal.ts";
 import { processStartTime } from "../../service/native/engine.ts";
 import { type DataPlane, Registry } from "../../service/registry/registry.ts";
@@ -36,14 +36,18 @@ const engineOptions = {
 function standIn(engine: NativeEngine, root: string, failAt?: bigint) {
   const log: string[] = [];
   const open = new Set<number>();
+  const unregister = (id: bigint) => {
+    log.push(`unregister ${id}`);
+    return engine.unregister(id);
+  };
   const plane: DataPlane = {
     acquireSource: (pid, fd, expect) => engine.acquireSource(pid, fd, expect),
     releaseSource: (fd) => engine.releaseSource(fd),
+    processStartTime: (pid) => engine.processStartTime(pid),
     register: (r) => engine.register(r),
-    unregister(id) {
-      log.push(`unregister ${id}`);
-      engine.unregister(id);
-    },
+    registerMany: (rs) => engine.registerMany(rs),
+    unregister,
+    unregisterMany: (ids) => ids.map((id) => ({ ok: true, final: unregister(id) })),
     registrationStats: () => engine.registrationStats(),
     acquireVfioDevice(pid, fd) {
       if (processStartTime(pid) === null) throw new NativeError("vfio_acquire", Errno.ESRCH);
@@ -65,7 +69,7 @@ function standIn(engine: NativeEngine, root: string, failAt?: bigint) {
       assert.ok(open.has(r.vfioFd), "registerVfio gets the descriptor just taken");
       assert.equal(r.mode, "auto");
       if (r.offset === failAt) throw new NativeError("register_vfio", Errno.EINVAL);
-      const id = engine.register({
+      const { id } = engine.register({
         barPath: join(root, GPU, `resource${r.bar}`),
         offset: r.offset,
         width: r.width,
@@ -159,7 +163,7 @@ Deno.test(
           spec: spec(vmm, 0, 0x100, { pid: vmm.pid, fd: 43 }),
           requestId: "r1",
         }),
-        (e: RegistryError) => e.reason === "REQUEST_ID_REUSED",
+        (e: Rejection) => e.reason === "REQUEST_ID_REUSED",
       );
 
       // Journal rows the next agent must refuse: the VMM's PID now names another process
@@ -315,7 +319,7 @@ Deno.test(
             spec(vmm, 2, 0x400, dev42),
           ],
         }),
-        (e: RegistryError) => e.reason === "ENGINE_FAILURE",
+        (e: Rejection) => e.reason === "ENGINE_FAILURE",
       );
       await registry.settled();
       const still = registry.get(kernelServed.id);

@@ -12,7 +12,7 @@ import type { PciDevice } from "../../service/devices/types.ts";
 import { Inventory } from "../../service/devices/inventory.ts";
 import { DevicePolicy } from "../../service/devices/policy.ts";
 import { createSimulatedHost } from "../../service/devices/simulate.ts";
-import { REASONS } from "../../service/registry/errors.ts";
+import { REASONS } from "../../service/rejection/rejection.ts";
 import {
   type RawSpec,
   type Spec,

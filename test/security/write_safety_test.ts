@@ -16,7 +16,7 @@ import {
   signalEventfd,
 } from "../../service/native/engine.ts";
 import { type ErrnoName, NativeError } from "../../service/native/errno.ts";
-import { RegistryError } from "../../service/registry/errors.ts";
+import { Rejection } from "../../service/rejection/rejection.ts";
 import { Journal } from "../../service/registry/journal.ts";
 import { Registry } from "../../service/registry/registry.ts";
 import { WIDTHS } from "../../service/registry/validation.ts";
@@ -92,7 +92,7 @@ Deno.test(
       // The control: the last aligned slot of the BAR is accepted and writes exactly there.
       const last = statSync(bar0).size - 8;
       const own = createEventfd();
-      const id = engine.register({
+      const { id } = engine.register({
         barPath: bar0,
         offset: BigInt(last),
         width: 8,
@@ -160,7 +160,7 @@ Deno.test(
             },
           }),
           (e: unknown) =>
-            e instanceof RegistryError && e.reason === "ENGINE_FAILURE" && /ERANGE/.test(e.message),
+            e instanceof Rejection && e.reason === "ENGINE_FAILURE" && /ERANGE/.test(e.message),
         );
       }
       assert.equal(registry.size, 0);

@@ -1,5 +1,7 @@
-// Rejections: a machine-readable reason, the gRPC status code it maps to, and the request
-// fields at fault. The API turns them into google.rpc.Status details; the CLI prints them.
+// The rejection vocabulary, shared by every layer that refuses a request (validation, the
+// registry, the security interceptor): a machine-readable reason, the gRPC status code it
+// maps to, and the request fields at fault. The API turns a Rejection into google.rpc.Status
+// details; the CLI and the audit log read them back.
 
 /** Canonical gRPC status code names (the API layer maps them to numbers). */
 export type StatusCode =
@@ -53,7 +55,7 @@ export interface Violation {
   description: string;
 }
 
-export class RegistryError extends Error {
+export class Rejection extends Error {
   readonly code: StatusCode;
   constructor(
     readonly reason: Reason,
@@ -62,14 +64,14 @@ export class RegistryError extends Error {
     readonly metadata: Record<string, string> = {},
   ) {
     super(message);
-    this.name = "RegistryError";
+    this.name = "Rejection";
     this.code = REASONS[reason];
   }
 
   /** The first violation decides reason and code; all of them are reported. */
-  static of(violations: Violation[], metadata: Record<string, string> = {}): RegistryError {
+  static of(violations: Violation[], metadata: Record<string, string> = {}): Rejection {
     const first = violations[0];
     const message = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
-    return new RegistryError(first.reason, message, violations, metadata);
+    return new Rejection(first.reason, message, violations, metadata);
   }
 }

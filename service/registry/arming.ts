@@ -1,0 +1,144 @@
+// Arming and disarming through the data-plane port. A spec with a VFIO device (taken from the
+// VMM) goes to the kernel first ("auto": the data plane falls back to its mmap of the VFIO BAR
+// where the kernel refuses); any other to the device's sysfs resourceN file. Disarming is a
+// barrier and yields the final counters, which travel on the registry's events.
+import { NativeError } from "../native/errno.ts";
+import { Rejection } from "../rejection/rejection.ts";
+import type { DeviceSource } from "./device_source.ts";
+import type {
+  AcquiredSource,
+  ArmedRegistration,
+  DataPlane,
+  RegistrationStats,
+} from "./data_plane.ts";
+import { rejectionOf } from "./data_plane_refusals.ts";
+import type { Registration } from "./registration.ts";
+import type { AcquiredVfio, Sources } from "./sources.ts";
+import type { Spec } from "./validation.ts";
+
+export class Arming {
+  constructor(
+    private readonly plane: DataPlane,
+    private readonly devices: DeviceSource,
+    private readonly sources: Sources,
+  ) {}
+
+  /**
+   * Hands the acquired source to the data plane; on failure the caller still owns it (and
+   * always the VFIO descriptor). `at` prefixes the fields of a refusal.
+   */
+  arm(
+    spec: Spec,
+    source: AcquiredSource,
+    vfio: AcquiredVfio | null,
+    at: string,
+  ): ArmedRegistration {
+    try {
+      if (vfio !== null) {
+        return this.plane.registerVfio({
+          vfioFd: vfio.fd,
+          bar: spec.bar,
+          offset: spec.offset,
+          width: spec.width,
+          data: spec.data,
+          fd: source.fd,
+          pid: spec.source.pid,
+          pidStart: source.startTime,
+          mode: "auto",
+        });
+      }
+      const bar = this.devices.get(spec.device)?.bars[spec.bar];
+      if (!bar?.resourcePath) throw new Rejection("ENGINE_FAILURE", "BAR has no resource file");
+      return this.plane.register({
+        barPath: bar.resourcePath,
+        offset: spec.offset,
+        width: spec.width,
+        data: spec.data,
+        fd: source.fd,
+        pid: spec.source.pid,
+        pidStart: source.startTime,
+      });
+    } catch (err) {
+      if (err instanceof Rejection) throw err;
+      throw rejectionOf("arm", err, at, `${at}source`);
+    }
+  }
+
+  /**
+   * Takes the source (and VFIO device) of `spec` and arms it: all or nothing, every
+   * descriptor released on failure. The VFIO descriptor is released either way (the data
+   * plane keeps its own).
+   */
+  acquireAndArm(
+    spec: Spec,
+    at: string,
+  ): { armed: ArmedRegistration; source: AcquiredSource; vfio: AcquiredVfio | null } {
+    const source = this.sources.acquire(spec, at);
+    let vfio: AcquiredVfio | null = null;
+    try {
+      vfio = this.sources.acquireVfio(spec, at);
+      const armed = this.arm(spec, source, vfio, at);
+      return { armed, source, vfio };
+    } catch (err) {
+      this.sources.release(source);
+      throw err;
+    } finally {
+      this.sources.releaseVfio(vfio);
+    }
+  }
+
+  /** Arms `r` again from its recorded identity (a reconcile's rollback); false if gone. */
+  rearm(r: Registration): boolean {
+    let source: AcquiredSource;
+    try {
+      source = this.sources.acquire(r.spec, "", { startTime: r.startTime, eventfdId: r.eventfdId });
+    } catch {
+      return false;
+    }
+    let vfio: AcquiredVfio | null = null;
+    try {
+      vfio = this.sources.acquireVfio(r.spec, "", new Map(), r.vfioStartTime);
+      const armed = this.arm(r.spec, source, vfio, "");
+      r.nativeId = armed.id;
+      r.backend = armed.backend;
+      return true;
+    } catch {
+      this.sources.release(source);
+      return false;
+    } finally {
+      this.sources.releaseVfio(vfio);
+    }
+  }
+
+  /**
+   * Disarms every armed registration of `rs` (a barrier each: no write after) and returns
+   * their final counters, by registration id. Already gone natively (ENOENT) counts as done.
+   */
+  disarm(rs: readonly Registration[]): Map<string, RegistrationStats> {
+    const finals = new Map<string, RegistrationStats>();
+    const armed = rs.filter((r) => r.nativeId !== null);
+    if (armed.length === 0) return finals;
+    const outcomes = this.plane.unregisterMany(armed.map((r) => r.nativeId!));
+    armed.forEach((r, i) => {
+      const outcome = outcomes[i];
+      if (outcome.ok) finals.set(r.id, outcome.final);
+      else if (!(outcome.error instanceof NativeError && outcome.error.is("ENOENT"))) {
+        throw outcome.error;
+      }
+      r.nativeId = null;
+    });
+    return finals;
+  }
+
+  /** Disarms data-plane registrations that no Registration holds yet (a failed call's). */
+  disarmIds(ids: readonly bigint[]): void {
+    if (ids.length > 0) this.plane.unregisterMany(ids);
+  }
+
+  /** De-assigns the kernel's ioeventfd with the key of `spec`, if it has one (replay). */
+  forgetKernelEntry(spec: Spec, vfioFd: number): void {
+    try {
+      this.plane.kernelIoeventfd(vfioFd, spec.bar, spec.offset, spec.width, spec.data, -1);
+    } catch { /* ENODEV: the kernel has no such entry, the usual case */ }
+  }
+}

@@ -1,0 +1,74 @@
+// What may be added on top of what the registry holds: one ioeventfd per key (the kernel's
+// rule), and at most maxPerDevice per device and maxPerOwner per owner. Checked for a whole
+// change at once (a reconcile adds and removes together), before anything is touched.
+import { Rejection } from "../rejection/rejection.ts";
+import type { Registration } from "./registration.ts";
+import type { RegistrationIndex } from "./registration_index.ts";
+import { keyOf, type Spec } from "./validation.ts";
+
+export interface RegistryLimits {
+  maxPerDevice: number;
+  maxPerOwner: number;
+}
+
+/** One registration a change would add; `at` prefixes the fields of a refusal. */
+export interface Addition {
+  spec: Spec;
+  owner: string;
+  at: string;
+}
+
+/** DUPLICATE unless every key is free, or held by a registration the change removes. */
+export function checkKeysFree(
+  index: RegistrationIndex,
+  adds: readonly Addition[],
+  freedKeys: ReadonlySet<string> = new Set(),
+): void {
+  for (const a of adds) {
+    const key = keyOf(a.spec);
+    const existing = index.byKey(key);
+    if (existing && !freedKeys.has(key)) {
+      throw Rejection.of([{
+        field: `${a.at}offset`,
+        reason: "DUPLICATE",
+        description:
+          `an ioeventfd with the same (device, bar, offset, width, data) exists: ${existing.id}`,
+      }], { existing_id: existing.id });
+    }
+  }
+}
+
+/** LIMIT_REACHED if adding `adds` and removing `removing` goes over a limit. */
+export function checkLimits(
+  index: RegistrationIndex,
+  limits: RegistryLimits,
+  adds: readonly Addition[],
+  removing: readonly Registration[] = [],
+): void {
+  const device = new Map<string, number>();
+  const owner = new Map<string, number>();
+  const add = (m: Map<string, number>, k: string, by: number) => m.set(k, (m.get(k) ?? 0) + by);
+  for (const r of removing) {
+    add(device, r.spec.device, -1);
+    add(owner, r.owner, -1);
+  }
+  for (const a of adds) {
+    add(device, a.spec.device, 1);
+    if (index.countOnDevice(a.spec.device) + device.get(a.spec.device)! > limits.maxPerDevice) {
+      throw Rejection.of([{
+        field: `${a.at}device`,
+        reason: "LIMIT_REACHED",
+        description:
+          `device ${a.spec.device} already has the maximum of ${limits.maxPerDevice} ioeventfds`,
+      }], { limit: String(limits.maxPerDevice) });
+    }
+    add(owner, a.owner, 1);
+    if (index.countOfOwner(a.owner) + owner.get(a.owner)! > limits.maxPerOwner) {
+      throw Rejection.of([{
+        field: "owner",
+        reason: "LIMIT_REACHED",
+        description: `owner ${a.owner} already has the maximum of ${limits.maxPerOwner} ioeventfds`,
+      }], { limit: String(limits.maxPerOwner) });
+    }
+  }
+}

@@ -1,0 +1,104 @@
+// Start-up: every journaled ioeventfd is armed again through the same validation as the API,
+// and only from the same source (the process start time and eventfd id it was journaled with),
+// so a reused PID or a replaced fd is never rebound. A record whose device is gone or no
+// longer managed is kept as ORPHANED; one that can no longer be armed is dropped and reported.
+import { Rejection } from "../rejection/rejection.ts";
+import type { Arming } from "./arming.ts";
+import type { AcquiredSource } from "./data_plane.ts";
+import type { JournalRecord } from "./journal.ts";
+import { fromRecord, type Registration } from "./registration.ts";
+import type { AcquiredVfio, Sources } from "./sources.ts";
+import { type RawSpec, type Spec, validateSpec, type ValidationContext } from "./validation.ts";
+
+export interface ReplayReport {
+  rearmed: number;
+  orphaned: string[];
+  dropped: { id: string; reason: string }[];
+  durationMs: number;
+}
+
+export interface ReplayOutcome {
+  /** What to index: re-armed and orphaned registrations. */
+  registrations: Registration[];
+  /** Journal ids to remove (dropped). */
+  drop: string[];
+  report: ReplayReport;
+}
+
+const AT = "journal.";
+
+function rawSpecOf(rec: JournalRecord): RawSpec {
+  return {
+    device: rec.device,
+    bar: rec.bar,
+    offset: rec.offset,
+    width: rec.width,
+    data: rec.data,
+    source: { pid: rec.pid, fd: rec.fd },
+    labels: rec.labels,
+    vfioDevice: rec.vfio ? { pid: rec.vfio.pid, fd: rec.vfio.fd } : null,
+  };
+}
+
+/** Why a record could not be re-armed, as the replay report names it. */
+function dropReason(err: unknown): string {
+  return err instanceof Rejection ? err.metadata.cause ?? err.reason : String(err);
+}
+
+export function replayJournal(
+  records: readonly JournalRecord[],
+  ctx: ValidationContext,
+  sources: Sources,
+  arming: Arming,
+): ReplayOutcome {
+  const started = performance.now();
+  const report: ReplayReport = { rearmed: 0, orphaned: [], dropped: [], durationMs: 0 };
+  const registrations: Registration[] = [];
+  const drop: string[] = [];
+  const dropped = (rec: JournalRecord, reason: string) => {
+    report.dropped.push({ id: rec.id, reason });
+    drop.push(rec.id);
+  };
+  for (const rec of records) {
+    const raw = rawSpecOf(rec);
+    const v = validateSpec(raw, ctx, AT);
+    if (!v.ok) {
+      const reason = v.violations[0].reason;
+      if (reason === "DEVICE_NOT_FOUND" || reason === "DEVICE_NOT_MANAGED") {
+        // Kept as the journal had it, for the owner to see and delete.
+        const spec = { ...raw, device: rec.device, source: { pid: rec.pid, fd: rec.fd } } as Spec;
+        registrations.push(fromRecord(rec, spec, "ORPHANED", rec.backend, null));
+        report.orphaned.push(rec.id);
+      } else {
+        dropped(rec, reason);
+      }
+      continue;
+    }
+    const spec = v.value;
+    // The VMM's VFIO device first, only from the same process (its start time as journaled).
+    let vfio: AcquiredVfio | null = null;
+    let source: AcquiredSource | null = null;
+    try {
+      if (rec.vfio) {
+        vfio = sources.acquireVfio(spec, AT, new Map(), rec.vfio.startTime);
+        // An agent killed without its clean stop leaves its kernel-served entries in the
+        // kernel (they belong to the device, which the VMM still holds), still writing. This
+        // key was ours (journaled): remove it, then re-arm it below, or, if the eventfd is
+        // gone or replaced, leave nothing behind. Signals in between stay counted in the
+        // eventfd and fire on re-arm.
+        if (vfio) arming.forgetKernelEntry(spec, vfio.fd);
+      }
+      source = sources.acquire(spec, AT, { startTime: rec.startTime, eventfdId: rec.eventfdId });
+      const armed = arming.arm(spec, source, vfio, AT);
+      registrations.push(fromRecord(rec, spec, "ARMED", armed.backend, armed.id));
+      report.rearmed++;
+    } catch (err) {
+      if (source) sources.release(source);
+      dropped(rec, dropReason(err));
+    } finally {
+      sources.releaseVfio(vfio);
+    }
+  }
+  report.durationMs = performance.now() - started;
+  return { registrations, drop, report };
+}
