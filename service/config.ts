@@ -93,7 +93,7 @@ export function defaultConfig(
     maxMessageBytes: 4 * 1024 * 1024,
     metricsListen: "127.0.0.1:9464",
     sysfsRoots: [REAL_SYSFS],
-    simulate: true,
+    simulate: false,
     allow: [],
     deny: [],
     maxPerDevice: 1000,
@@ -254,9 +254,34 @@ export const KEYS: Record<SettingKey, KeyDoc> = {
   perIoeventfdMetrics: { help: "opt-in per-ioeventfd metric series" },
 };
 
-interface FlagSpec {
-  type: "string" | "boolean";
-  multiple?: boolean;
+/** Every flag as parseArgs takes it, in the usage's order. */
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  config: { type: "string" },
+  "state-dir": { type: "string" },
+  listen: { type: "string", multiple: true },
+  "allow-insecure-tcp": { type: "boolean" },
+  "metrics-listen": { type: "string" },
+  "per-ioeventfd-metrics": { type: "boolean" },
+  "sysfs-root": { type: "string", multiple: true },
+  simulate: { type: "boolean" },
+  "no-simulate": { type: "boolean" },
+  allow: { type: "string", multiple: true },
+  deny: { type: "string", multiple: true },
+  workers: { type: "string" },
+  "poll-mode": { type: "string" },
+  shard: { type: "string" },
+  cpus: { type: "string" },
+  "max-per-device": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-ca": { type: "string" },
+  policy: { type: "string" },
+  "audit-log": { type: "string" },
+  "rate-limit": { type: "string" },
+} as const;
+
+interface FlagDoc {
   /** The value's name in the usage. */
   arg?: string;
   /** The key it sets; a boolean flag sets `value`. */
@@ -265,101 +290,66 @@ interface FlagSpec {
   help: string;
 }
 
-/** Every flag, in the usage's order (parseArgs options, plus what --help and the README need). */
-export const FLAGS = {
-  help: { type: "boolean", help: "print this usage and exit" },
-  config: { type: "string", arg: "FILE", help: "JSON config file (keys as in README.md)" },
-  "state-dir": { type: "string", arg: "DIR", key: "stateDir", help: KEYS.stateDir.help },
-  listen: {
-    type: "string",
-    multiple: true,
-    arg: "ADDR",
-    key: "listen",
-    help: "gRPC listener, unix:///path.sock or host:port (repeat)",
-  },
+/** What each flag sets and means (every flag has an entry: the type says so). */
+const FLAG_DOCS: Record<keyof typeof OPTIONS, FlagDoc> = {
+  help: { help: "print this usage and exit" },
+  config: { arg: "FILE", help: "JSON config file (keys as in README.md)" },
+  "state-dir": { arg: "DIR", key: "stateDir", help: KEYS.stateDir.help },
+  listen: { arg: "ADDR", key: "listen", help: "gRPC listener, unix:///path.sock or host:port" },
   "allow-insecure-tcp": {
-    type: "boolean",
     key: "allowInsecureTcp",
     value: true,
     help: "accept a plaintext TCP listener",
   },
   "metrics-listen": {
-    type: "string",
     arg: "HOST:PORT",
     key: "metricsListen",
     help: '/metrics, /healthz, /readyz; "" disables',
   },
   "per-ioeventfd-metrics": {
-    type: "boolean",
     key: "perIoeventfdMetrics",
     value: true,
     help: KEYS.perIoeventfdMetrics.help,
   },
   "sysfs-root": {
-    type: "string",
-    multiple: true,
     arg: "DIR",
     key: "sysfsRoots",
-    help: "PCI tree to scan, like /sys/bus/pci/devices (repeat)",
+    help: "PCI tree to scan, like /sys/bus/pci/devices",
   },
   simulate: {
-    type: "boolean",
     key: "simulate",
     value: true,
     help: "create and manage a simulated GPU + NIC under <state-dir>/sim",
   },
-  "no-simulate": {
-    type: "boolean",
-    key: "simulate",
-    value: false,
-    help: "real devices only (the default)",
-  },
+  "no-simulate": { key: "simulate", value: false, help: "real devices only (the default)" },
   allow: {
-    type: "string",
-    multiple: true,
     arg: "DEV",
     key: "allow",
-    help: "manage a device not bound to vfio-pci (address or vendor:device; repeat)",
+    help: "manage a device not bound to vfio-pci (address or vendor:device)",
   },
-  deny: {
-    type: "string",
-    multiple: true,
-    arg: "DEV",
-    key: "deny",
-    help: "never manage this device (repeat)",
-  },
-  workers: { type: "string", arg: "N", key: "workers", help: KEYS.workers.help },
-  "poll-mode": {
-    type: "string",
-    arg: "MODE",
-    key: "pollMode",
-    help: "block, busy or adaptive",
-  },
-  shard: { type: "string", arg: "MODE", key: "shard", help: "round-robin or device" },
-  cpus: {
-    type: "string",
-    arg: "LIST",
-    key: "cpus",
-    help: "pin workers to these CPUs (0,1 or 2-5)",
-  },
-  "max-per-device": {
-    type: "string",
-    arg: "N",
-    key: "maxPerDevice",
-    help: "ioeventfds per device",
-  },
-  "tls-cert": { type: "string", arg: "FILE", key: "tls.cert", help: KEYS["tls.cert"].help },
-  "tls-key": { type: "string", arg: "FILE", key: "tls.key", help: KEYS["tls.key"].help },
-  "tls-ca": { type: "string", arg: "FILE", key: "tls.ca", help: KEYS["tls.ca"].help },
-  policy: { type: "string", arg: "FILE", key: "policyFile", help: "identities → roles" },
-  "audit-log": { type: "string", arg: "FILE", key: "auditLog", help: KEYS.auditLog.help },
-  "rate-limit": {
-    type: "string",
-    arg: "N",
-    key: "rateLimitPerSecond",
-    help: KEYS.rateLimitPerSecond.help,
-  },
-} as const satisfies Record<string, FlagSpec>;
+  deny: { arg: "DEV", key: "deny", help: "never manage this device" },
+  workers: { arg: "N", key: "workers", help: KEYS.workers.help },
+  "poll-mode": { arg: "MODE", key: "pollMode", help: "block, busy or adaptive" },
+  shard: { arg: "MODE", key: "shard", help: "round-robin or device" },
+  cpus: { arg: "LIST", key: "cpus", help: "pin workers to these CPUs (0,1 or 2-5)" },
+  "max-per-device": { arg: "N", key: "maxPerDevice", help: "ioeventfds per device" },
+  "tls-cert": { arg: "FILE", key: "tls.cert", help: KEYS["tls.cert"].help },
+  "tls-key": { arg: "FILE", key: "tls.key", help: KEYS["tls.key"].help },
+  "tls-ca": { arg: "FILE", key: "tls.ca", help: KEYS["tls.ca"].help },
+  policy: { arg: "FILE", key: "policyFile", help: "identities → roles" },
+  "audit-log": { arg: "FILE", key: "auditLog", help: KEYS.auditLog.help },
+  "rate-limit": { arg: "N", key: "rateLimitPerSecond", help: KEYS.rateLimitPerSecond.help },
+};
+
+type FlagSpec = FlagDoc & { type: "string" | "boolean"; multiple?: boolean };
+
+/** Every flag: its parseArgs option and its doc, in the usage's order. */
+export const FLAGS: Record<string, FlagSpec> = Object.fromEntries(
+  Object.entries(OPTIONS).map(([name, option]) => [
+    name,
+    { ...option, ...FLAG_DOCS[name as keyof typeof OPTIONS] },
+  ]),
+);
 
 /** Environment variables, each setting one key (IOEVENTD_CONFIG names the file). */
 export const ENV: Record<string, SettingKey> = {
@@ -385,7 +375,7 @@ export const ENV: Record<string, SettingKey> = {
 
 /** The flags that set `key`, as written on a command line. */
 export function flagsOf(key: SettingKey): string[] {
-  return Object.entries(FLAGS as Record<string, FlagSpec>)
+  return Object.entries(FLAGS)
     .filter(([, f]) => f.key === key).map(([name]) => `--${name}`);
 }
 
@@ -395,9 +385,9 @@ export function envOf(key: SettingKey): string[] {
 
 /** `--help`: every flag, one line each. */
 export function usage(): string {
-  const flags = Object.entries(FLAGS as Record<string, FlagSpec>).map(([name, f]) => [
+  const flags = Object.entries(FLAGS).map(([name, f]) => [
     `--${name}${f.arg ? ` ${f.arg}` : ""}`,
-    f.help.replaceAll("`", ""),
+    f.help.replaceAll("`", "") + (f.multiple ? " (repeat)" : ""),
   ]);
   const width = Math.max(...flags.map(([f]) => f.length)) + 2;
   return [
@@ -542,7 +532,7 @@ export function parseCommandLine(
 ): CommandLine {
   let values: Record<string, string | boolean | string[] | boolean[] | undefined>;
   try {
-    ({ values } = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const flag = /option '(--[^'=]+)/.exec(message)?.[1];
@@ -566,7 +556,7 @@ export function parseCommandLine(
     const text = env(name);
     if (text !== undefined) set.set(key, fromText(key, text, `$${name}`));
   }
-  for (const [name, spec] of Object.entries(FLAGS as Record<string, FlagSpec>)) {
+  for (const [name, spec] of Object.entries(FLAGS)) {
     const value = values[name];
     if (value === undefined || spec.key === undefined) continue;
     if (spec.type === "boolean") {
@@ -617,7 +607,7 @@ export function configTableRows(): string[][] {
     ["key", "flag", "env", "default", "meaning"],
     ...(Object.entries(KEYS) as [SettingKey, KeyDoc][]).map(([key, doc]) => {
       const flags = flagsOf(key);
-      const repeat = flags.some((f) => (FLAGS as Record<string, FlagSpec>)[f.slice(2)].multiple);
+      const repeat = flags.some((f) => FLAGS[f.slice(2)].multiple);
       return [
         `\`${key}\``,
         flags.map((f) => `\`${f}\``).join(", ") + (repeat ? " (repeat)" : ""),

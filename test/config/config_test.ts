@@ -99,6 +99,20 @@ Deno.test("config: a misspelt flag or env value is refused the same way", () => 
   assert.equal(didYouMean("zzz", ["workers"]), "");
 });
 
+Deno.test("config: real devices only unless simulation is asked for", () => {
+  assert.equal(parse([]).simulate, false);
+  assert.equal(parse(["--no-simulate"]).simulate, false);
+  assert.equal(parse(["--simulate"]).simulate, true);
+  assert.equal(parse([], { IOEVENTD_SIMULATE: "1" }).simulate, true);
+  assert.equal(parse(["--no-simulate"], { IOEVENTD_SIMULATE: "1" }).simulate, false);
+  withConfigFile(
+    { simulate: true },
+    (file) => assert.equal(parse(["--config", file]).simulate, true),
+  );
+  assert.match(refused(() => parse(["--simulate", "--no-simulate"])), /exclude each other/);
+  assert.equal(defaultConfig().simulate, false);
+});
+
 Deno.test("config: layers in order (file, then environment, then flags)", () => {
   const [a, b, c] = [tempDir(), tempDir(), tempDir()];
   withConfigFile({ stateDir: a, workers: 2, metricsListen: "127.0.0.1:1" }, (file) => {
