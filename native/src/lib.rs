@@ -7,9 +7,11 @@
 
 pub mod abi_layout;
 pub mod bar;
+mod control;
 pub mod engine;
 pub mod mmio;
 pub mod monitor;
+mod slot_token;
 pub mod source;
 pub mod stats;
 pub mod sys;
@@ -17,7 +19,7 @@ pub mod vfio;
 pub mod worker;
 
 use abi_layout as layout;
-use engine::{Config, Engine, RegisterRequest, Request, ShardMode, VfioMode, VfioRegisterRequest};
+use engine::{Bar, Config, Engine, RegisterRequest, ShardMode, VfioMode};
 use stats::Counters;
 use std::ffi::OsStr;
 use std::os::fd::IntoRawFd;
@@ -174,7 +176,7 @@ pub extern "C" fn ioeventd_register(
         let e = self::engine(engine)?;
         let path = sys::abi_cstr(bar_path).ok_or(Errno::EFAULT)?;
         let req = RegisterRequest {
-            bar_path: Path::new(OsStr::from_bytes(path)),
+            bar: Bar::File(Path::new(OsStr::from_bytes(path))),
             offset,
             width,
             data,
@@ -243,7 +245,7 @@ pub extern "C" fn ioeventd_register_batch(
         let recs = sys::abi_slice_mut(recs, words).ok_or(Errno::EFAULT)?;
         let strings = sys::abi_bytes(strings, strings_len).ok_or(Errno::EFAULT)?;
         // Parse every record; a malformed one is answered at once, the rest go as a batch.
-        let mut reqs: Vec<Request<'_>> = Vec::with_capacity(count as usize);
+        let mut reqs: Vec<RegisterRequest<'_>> = Vec::with_capacity(count as usize);
         let mut slots: Vec<Result<usize, Errno>> = Vec::with_capacity(count as usize);
         for r in recs.chunks_exact(BATCH_RECORD_U64S) {
             use layout::register as w;
@@ -251,35 +253,30 @@ pub extern "C" fn ioeventd_register_batch(
                 // No word is truncated into a valid value.
                 let width = u32::try_from(r[w::WIDTH]).map_err(|_| Errno::EINVAL)?;
                 let (efd, pid) = (batch_i32(r[w::EFD])?, batch_i32(r[w::PID])?);
-                match r[w::KIND] {
-                    BATCH_KIND_FILE => Ok(Request::File(RegisterRequest {
-                        bar_path: Path::new(OsStr::from_bytes(batch_path(
-                            strings,
-                            r[w::PATH_OR_DEVICE],
-                        )?)),
-                        offset: r[w::OFFSET],
-                        width,
-                        data: r[w::DATA],
-                        efd,
-                        pid,
-                        pid_start: r[w::PID_START],
-                    })),
-                    BATCH_KIND_VFIO => Ok(Request::Vfio(VfioRegisterRequest {
+                let bar = match r[w::KIND] {
+                    BATCH_KIND_FILE => Bar::File(Path::new(OsStr::from_bytes(batch_path(
+                        strings,
+                        r[w::PATH_OR_DEVICE],
+                    )?))),
+                    BATCH_KIND_VFIO => Bar::Vfio {
                         device: batch_i32(r[w::PATH_OR_DEVICE])?,
                         region: u32::try_from(r[w::REGION]).map_err(|_| Errno::EINVAL)?,
-                        offset: r[w::OFFSET],
-                        width,
-                        data: r[w::DATA],
-                        efd,
-                        pid,
-                        pid_start: r[w::PID_START],
                         mode: u32::try_from(r[w::MODE])
                             .ok()
                             .and_then(VfioMode::from_u32)
                             .ok_or(Errno::EINVAL)?,
-                    })),
-                    _ => Err(Errno::EINVAL),
-                }
+                    },
+                    _ => return Err(Errno::EINVAL),
+                };
+                Ok(RegisterRequest {
+                    bar,
+                    offset: r[w::OFFSET],
+                    width,
+                    data: r[w::DATA],
+                    efd,
+                    pid,
+                    pid_start: r[w::PID_START],
+                })
             })();
             slots.push(parsed.map(|req| {
                 reqs.push(req);
@@ -295,7 +292,7 @@ pub extern "C" fn ioeventd_register_batch(
                 Ok(id) => {
                     ok += 1;
                     rec[w::RESULT] = id;
-                    rec[w::BACKEND] = e.backend(id).map(|b| b as u64).unwrap_or(0);
+                    rec[w::BACKEND] = e.backend(id).map(|b| b.code()).unwrap_or(0);
                     rec[w::WORKER] = e.worker_of(id).map(|w| w as u64).unwrap_or(u64::MAX);
                 }
                 Err(err) => {
@@ -498,16 +495,18 @@ pub extern "C" fn ioeventd_register_vfio(
     ret_i64((|| {
         let e = self::engine(engine)?;
         let mode = VfioMode::from_u32(mode).ok_or(Errno::EINVAL)?;
-        let req = VfioRegisterRequest {
-            device: vfio_fd,
-            region,
+        let req = RegisterRequest {
+            bar: Bar::Vfio {
+                device: vfio_fd,
+                region,
+                mode,
+            },
             offset,
             width,
             data,
             efd,
             pid,
             pid_start,
-            mode,
         };
         Ok(e.register_vfio(&req)? as i64)
     })())

@@ -33,6 +33,16 @@ pub fn check_device(fd: RawFd) -> SysResult<sys::VfioDeviceInfo> {
     }
 }
 
+/// A [`check_device`] refusal as a registration reports it: "not a VFIO device" is
+/// `ENODEV` there (`EMEDIUMTYPE` is "not an eventfd" for a registration).
+pub(crate) fn device_error(e: Errno) -> Errno {
+    if e == Errno::EMEDIUMTYPE {
+        Errno::ENODEV
+    } else {
+        e
+    }
+}
+
 /// The IOMMU group number of a PCI device (`/sys/bus/pci/devices/<addr>/iommu_group`).
 /// `ENOENT` no such device, `ENODEV` the device has no IOMMU group.
 pub fn iommu_group(pci_address: &str) -> SysResult<String> {

@@ -7,29 +7,24 @@
 //! allows that — each of its virqfds gets the wake-up) are the targets of one entry, all
 //! written, in registration order, on each wake-up.
 //!
-//! epoll user data = `generation << 32 | slot index`; a slot's generation changes when it
-//! is freed, so a stale token can never reach a recycled slot.
+//! The control channel is in `control.rs`, the epoll user data (slot tokens) in
+//! `slot_token.rs`.
 
-use crate::mmio::MmioCell;
-use crate::stats::{RegStats, WorkerStats};
+use crate::control::{spin_allowed, REPLY_SPIN};
+pub(crate) use crate::control::{BatchResult, ControlOp, Op, Replier, Reply, Target, WatchedRef};
+use crate::slot_token::{self, token, MAX_SLOTS, TOKEN_CANARY, TOKEN_CONTROL};
+use crate::stats::WorkerStats;
 use crate::sys::{self, EpollEvent, Errno, SysResult};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Events fetched per `epoll_wait`.
 const BATCH: usize = 64;
-/// Token of the control eventfd.
-const TOKEN_CONTROL: u64 = u64::MAX;
-/// Token of the canary eventfd.
-const TOKEN_CANARY: u64 = u64::MAX - 1;
-/// Slot indexes stay below this so tokens never collide with the reserved ones.
-const MAX_SLOTS: usize = 0xFFFF_0000;
-
 /// How a worker waits for events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollMode {
@@ -58,107 +53,6 @@ impl PollMode {
             PollMode::Blocking => 0,
             PollMode::Busy => 1,
             PollMode::Adaptive => 2,
-        }
-    }
-}
-
-/// One write performed on every wake-up of a watched eventfd: a registration.
-pub(crate) struct Target {
-    /// The engine's registration id.
-    pub id: u64,
-    pub cell: MmioCell,
-    pub data: u64,
-    pub stats: Arc<RegStats>,
-}
-
-/// Which watched eventfd an [`Op::Attach`] adds to.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Group {
-    /// One this worker already watches (its token).
-    Token(u64),
-    /// The one an [`Op::Watch`] earlier in the same batch starts (its index in the batch).
-    Item(usize),
-}
-
-/// One control operation; a batch of them is applied in order between two batches of
-/// epoll events. Each yields a `SysResult<u64>`.
-pub(crate) enum Op {
-    /// Watch a new eventfd with its first target; yields the eventfd's token. The worker
-    /// owns `efd` once it is in its epoll set (on failure it stays with the caller).
-    Watch { efd: RawFd, target: Target },
-    /// Add a target to a watched eventfd (written after the ones before it); yields the
-    /// eventfd's token.
-    Attach { group: Group, target: Target },
-    /// Remove target `id` from eventfd `token`: yields 1 when it was the last (the epoll
-    /// entry is deleted and the eventfd closed), else 0. Once acknowledged, no write for
-    /// `id` is in flight and none will happen again.
-    Detach { token: u64, id: u64 },
-}
-
-/// Control messages, processed by the worker between batches of events.
-pub(crate) enum ControlOp {
-    /// Apply the ops in order; reply with one result per op.
-    Batch(Vec<Op>, Replier),
-    /// Leave the loop (dropping every registration).
-    Stop,
-}
-
-/// One result per op of a batch, in order.
-pub(crate) type BatchResult = Vec<SysResult<u64>>;
-
-/// How long a caller spins on [`Reply::done`] before it sleeps on the condvar: longer than
-/// a wake-up of an idle worker plus a batch, so that the answer usually arrives while
-/// spinning (a sleeping caller costs a second futex wake-up). Not on a single CPU.
-const REPLY_SPIN: Duration = Duration::from_micros(100);
-
-fn spin_allowed() -> bool {
-    static MULTI_CPU: OnceLock<bool> = OnceLock::new();
-    *MULTI_CPU.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get() > 1)
-            .unwrap_or(false)
-    })
-}
-
-/// The answer slot of one batch: written once by the worker, waited for by the caller.
-pub(crate) struct Reply {
-    done: AtomicBool,
-    value: Mutex<Option<SysResult<BatchResult>>>,
-    cv: Condvar,
-}
-
-impl Reply {
-    fn new() -> Arc<Reply> {
-        Arc::new(Reply {
-            done: AtomicBool::new(false),
-            value: Mutex::new(None),
-            cv: Condvar::new(),
-        })
-    }
-
-    fn set(&self, v: SysResult<BatchResult>) {
-        let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
-        *g = Some(v);
-        self.done.store(true, Ordering::Release);
-        self.cv.notify_all();
-    }
-}
-
-/// The worker's end of a [`Reply`]: answers `EBADF` if dropped unanswered.
-pub(crate) struct Replier(Option<Arc<Reply>>);
-
-impl Replier {
-    fn send(mut self, v: BatchResult) {
-        if let Some(r) = self.0.take() {
-            r.set(Ok(v));
-        }
-    }
-}
-
-impl Drop for Replier {
-    fn drop(&mut self) {
-        if let Some(r) = self.0.take() {
-            r.set(Err(Errno::EBADF));
         }
     }
 }
@@ -255,8 +149,9 @@ impl WorkerShared {
     }
 }
 
-/// A watched eventfd and the writes its wake-ups perform, in registration order.
-struct Source {
+/// A watched eventfd: one epoll entry, and the writes its wake-ups perform, in
+/// registration order.
+struct WatchedEventfd {
     efd: OwnedFd,
     /// The VMM opened it non-blocking: a plain read is safe and ~60 ns cheaper than
     /// `RWF_NOWAIT` (the flag is the VMM's; the engine never changes it).
@@ -267,7 +162,7 @@ struct Source {
 #[derive(Default)]
 struct Slot {
     generation: u32,
-    src: Option<Source>,
+    watched: Option<WatchedEventfd>,
 }
 
 struct Worker {
@@ -349,11 +244,6 @@ pub(crate) fn spawn(
     }
 }
 
-#[inline]
-fn token(index: u32, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | u64::from(index)
-}
-
 impl Worker {
     fn run(&mut self) {
         let shared = self.shared.clone();
@@ -412,15 +302,14 @@ impl Worker {
     /// counters each. Returns the number of writes performed.
     #[inline]
     fn serve(&self, token: u64, unix_ns: u64) -> u64 {
-        let index = (token & 0xFFFF_FFFF) as usize;
-        let generation = (token >> 32) as u32;
+        let (index, generation) = (slot_token::index(token), slot_token::generation(token));
         let Some(slot) = self.slots.get(index) else {
             return 0;
         };
         if slot.generation != generation {
             return 0;
         }
-        let Some(src) = &slot.src else { return 0 };
+        let Some(src) = &slot.watched else { return 0 };
         let read = if src.nonblocking {
             sys::read_counter_nonblocking(src.efd.as_raw_fd())
         } else {
@@ -469,11 +358,13 @@ impl Worker {
         for op in ops {
             let r = match op {
                 Op::Watch { efd, target } => self.watch(efd, target),
-                Op::Attach { group, target } => {
-                    let token = match group {
-                        Group::Token(t) => Ok(t),
+                Op::Attach { to, target } => {
+                    let token = match to {
+                        WatchedRef::Token(t) => Ok(t),
                         // The watch it depends on failed: so does the attach.
-                        Group::Item(k) => results.get(k).copied().unwrap_or(Err(Errno::EINVAL)),
+                        WatchedRef::Item(k) => {
+                            results.get(k).copied().unwrap_or(Err(Errno::EINVAL))
+                        }
                     };
                     token.and_then(|t| self.attach(t, target).map(|()| t))
                 }
@@ -485,10 +376,9 @@ impl Worker {
     }
 
     fn slot_mut(&mut self, token: u64) -> SysResult<&mut Slot> {
-        let index = (token & 0xFFFF_FFFF) as usize;
-        let generation = (token >> 32) as u32;
+        let (index, generation) = (slot_token::index(token), slot_token::generation(token));
         match self.slots.get_mut(index) {
-            Some(s) if s.generation == generation && s.src.is_some() => Ok(s),
+            Some(s) if s.generation == generation && s.watched.is_some() => Ok(s),
             _ => Err(Errno::ENOENT),
         }
     }
@@ -509,7 +399,7 @@ impl Worker {
             self.free.push(index as u32);
             return Err(e);
         }
-        slot.src = Some(Source {
+        slot.watched = Some(WatchedEventfd {
             efd: sys::own_fd(efd),
             nonblocking: sys::is_nonblocking(efd).unwrap_or(false),
             targets: vec![target],
@@ -519,7 +409,7 @@ impl Worker {
 
     fn attach(&mut self, token: u64, target: Target) -> SysResult<()> {
         let slot = self.slot_mut(token)?;
-        if let Some(src) = &mut slot.src {
+        if let Some(src) = &mut slot.watched {
             src.targets.push(target);
         }
         Ok(())
@@ -529,7 +419,7 @@ impl Worker {
         let index = (token & 0xFFFF_FFFF) as u32;
         let epfd = self.epfd.as_raw_fd();
         let slot = self.slot_mut(token)?;
-        let Some(src) = &mut slot.src else {
+        let Some(src) = &mut slot.watched else {
             return Err(Errno::ENOENT);
         };
         let at = src
@@ -542,7 +432,7 @@ impl Worker {
         if !src.targets.is_empty() {
             return Ok(0);
         }
-        if let Some(src) = slot.src.take() {
+        if let Some(src) = slot.watched.take() {
             let _ = sys::epoll_del(epfd, src.efd.as_raw_fd());
             // Closes the eventfd.
             drop(src);

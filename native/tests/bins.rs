@@ -2,7 +2,7 @@
 mod common;
 
 use common::{eventually, TempBar, TestSource};
-use ioeventd_native::engine::{Config, Engine, RegisterRequest};
+use ioeventd_native::engine::{Bar, Config, Engine, RegisterRequest};
 use ioeventd_native::source;
 use ioeventd_native::worker::PollMode;
 use std::os::fd::IntoRawFd;
@@ -58,7 +58,7 @@ fn test_source_latency_against_the_engine() {
     let mut src = TestSource::spawn(1);
     let a = source::acquire(src.pid, src.fds[0], 0, 0).unwrap();
     let req = RegisterRequest {
-        bar_path: bar.path(),
+        bar: Bar::File(bar.path()),
         offset: 0x20,
         width: 4,
         data: 0x1234_5678,

@@ -3,7 +3,7 @@ mod common;
 
 use common::{eventually, TempBar, TestSource};
 use ioeventd_native::bar::fnv1a;
-use ioeventd_native::engine::{Config, Engine, RegisterRequest, Request, ShardMode};
+use ioeventd_native::engine::{Bar, Config, Engine, RegisterRequest, ShardMode};
 use ioeventd_native::monitor::EVENT_SOURCE_EXITED;
 use ioeventd_native::source;
 use ioeventd_native::stats::{HISTOGRAM_U64S, WORKER_U64S};
@@ -37,7 +37,7 @@ fn handover(fd: &OwnedFd) -> i32 {
 
 fn req(bar: &TempBar, offset: u64, width: u32, data: u64, efd: i32) -> RegisterRequest<'_> {
     RegisterRequest {
-        bar_path: bar.path(),
+        bar: Bar::File(bar.path()),
         offset,
         width,
         data,
@@ -133,7 +133,7 @@ fn validation_errors_leave_the_fd_with_the_caller() {
     let missing_path = missing.path().to_path_buf();
     drop(missing);
     let r = RegisterRequest {
-        bar_path: &missing_path,
+        bar: Bar::File(&missing_path),
         ..req(&bar, 0, 1, 1, raw)
     };
     assert_eq!(e.register(&r), Err(Errno::ENOENT));
@@ -669,11 +669,11 @@ fn register_batch_results_per_request() {
     let b = efd();
     let (a1, a2, b1) = (handover(&a), handover(&a), handover(&b));
     let reqs = [
-        Request::File(req(&bar, 0x00, 4, 0x11, a1)),
-        Request::File(req(&bar, 0x03, 4, 0x22, b1)), // misaligned
-        Request::File(req(&bar, 0x08, 4, 0x33, a2)), // same eventfd as the first
-        Request::File(req(&bar, 0x10, 4, 0x44, b1)), // b1 is still the caller's: fine
-        Request::File(req(&bar, 0x18, 4, 0x55, b1)), // the same local fd twice
+        req(&bar, 0x00, 4, 0x11, a1),
+        req(&bar, 0x03, 4, 0x22, b1), // misaligned
+        req(&bar, 0x08, 4, 0x33, a2), // same eventfd as the first
+        req(&bar, 0x10, 4, 0x44, b1), // b1 is still the caller's: fine
+        req(&bar, 0x18, 4, 0x55, b1), // the same local fd twice
     ];
     let r = e.register_batch(&reqs);
     assert_eq!(r[1], Err(Errno::EINVAL));
@@ -749,7 +749,7 @@ fn device_sharding_keeps_a_device_on_one_worker() {
             let path = dir.join(r);
             let id = e
                 .register(&RegisterRequest {
-                    bar_path: &path,
+                    bar: Bar::File(&path),
                     offset: 8 * k as u64,
                     width: 8,
                     data: (d * 16 + k) as u64 + 1,
