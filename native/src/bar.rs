@@ -22,8 +22,11 @@ pub enum Origin {
     File(PathBuf),
     /// A BAR region of a VFIO device (a duplicate of the caller's device descriptor).
     Vfio {
+        /// The duplicate of the device descriptor (keeps the device open while mapped).
         device: OwnedFd,
+        /// The BAR region index.
         region: u32,
+        /// What the kernel says of the region.
         info: sys::VfioRegionInfo,
     },
 }

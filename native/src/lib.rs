@@ -1,9 +1,19 @@
-//! ioeventd native data plane: the C ABI v1 (see README.md), the handle table and the
+//! ioeventd native data plane: the C ABI v2 (see README.md), the handle table and the
 //! errno mapping — nothing else.
 //!
 //! Every export returns `-errno` on failure and never panics. Pointer arguments follow the
 //! usual C contract (valid for the call, `cap` elements); the conversion to slices lives
 //! in `sys::abi_slice_mut` / `sys::abi_cstr`, which also refuse null pointers.
+
+#![deny(missing_docs)]
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
 
 pub mod abi_layout;
 pub mod bar;
@@ -62,6 +72,7 @@ fn ret_i32(r: Result<(), Errno>) -> i32 {
     }
 }
 
+/// The ABI version implemented ([`ABI_VERSION`]).
 #[no_mangle]
 pub extern "C" fn ioeventd_abi_version() -> u32 {
     ABI_VERSION
@@ -90,6 +101,7 @@ fn open_engine(config: Config) -> Result<i64, Errno> {
     Ok(table.len() as i64)
 }
 
+/// Starts an engine (`workers` epoll threads, the monitor thread) with every option; returns its handle.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn ioeventd_engine_open(
@@ -119,6 +131,7 @@ pub extern "C" fn ioeventd_engine_open(
     })())
 }
 
+/// Unregisters everything, stops and joins the threads, releases every BAR and fd.
 #[no_mangle]
 pub extern "C" fn ioeventd_engine_close(engine: u64) -> i32 {
     let taken = usize::try_from(engine)
@@ -134,6 +147,7 @@ pub extern "C" fn ioeventd_engine_close(engine: u64) -> i32 {
     }
 }
 
+/// Duplicates eventfd `fd` of process `pid` after checking its identity; `out` gets the `source` layout.
 #[no_mangle]
 pub extern "C" fn ioeventd_source_acquire(
     pid: i32,
@@ -152,6 +166,7 @@ pub extern "C" fn ioeventd_source_acquire(
     })())
 }
 
+/// Closes a local fd from `source_acquire` (or any fd this process owns).
 #[no_mangle]
 pub extern "C" fn ioeventd_source_close(fd: i32) -> i32 {
     if fd < 0 {
@@ -160,6 +175,7 @@ pub extern "C" fn ioeventd_source_close(fd: i32) -> i32 {
     ret_i32(sys::close_raw(fd))
 }
 
+/// Arms a write through the mmap of resource file `bar_path` on each signal of `efd`; returns the id.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn ioeventd_register(
@@ -189,6 +205,7 @@ pub extern "C" fn ioeventd_register(
     })())
 }
 
+/// Barrier: disarms `id`; writes its final counters (`counters` layout) to `out` unless NULL.
 #[no_mangle]
 pub extern "C" fn ioeventd_unregister(engine: u64, id: u64, out: *mut u64) -> i32 {
     ret_i32((|| {
@@ -228,6 +245,7 @@ fn batch_path(strings: &[u8], offset: u64) -> Result<&[u8], Errno> {
     Ok(&rest[..end])
 }
 
+/// Registers `count` records (`register` layout), one control operation per worker.
 #[no_mangle]
 pub extern "C" fn ioeventd_register_batch(
     engine: u64,
@@ -306,6 +324,7 @@ pub extern "C" fn ioeventd_register_batch(
     })())
 }
 
+/// Unregisters `count` records (`unregister` layout), each with its final counters.
 #[no_mangle]
 pub extern "C" fn ioeventd_unregister_batch(engine: u64, recs: *mut u64, count: u64) -> i64 {
     ret_i64((|| {
@@ -333,6 +352,7 @@ pub extern "C" fn ioeventd_unregister_batch(engine: u64, recs: *mut u64, count: 
     })())
 }
 
+/// The worker serving `id`; `-EOPNOTSUPP` when the kernel serves it.
 #[no_mangle]
 pub extern "C" fn ioeventd_registration_worker(engine: u64, id: u64) -> i32 {
     match self::engine(engine).and_then(|e| e.worker_of(id)) {
@@ -341,6 +361,7 @@ pub extern "C" fn ioeventd_registration_worker(engine: u64, id: u64) -> i32 {
     }
 }
 
+/// Up to `cap` records (`stats` layout), sorted by id; returns the total count.
 #[no_mangle]
 pub extern "C" fn ioeventd_stats_registrations(engine: u64, buf: *mut u64, cap: u64) -> i64 {
     ret_i64((|| {
@@ -355,6 +376,7 @@ pub extern "C" fn ioeventd_stats_registrations(engine: u64, buf: *mut u64, cap: 
     })())
 }
 
+/// The finite histogram bucket bounds in ns; returns how many there are.
 #[no_mangle]
 pub extern "C" fn ioeventd_histogram_bounds(buf: *mut u64, cap: u64) -> i64 {
     ret_i64((|| {
@@ -366,6 +388,7 @@ pub extern "C" fn ioeventd_histogram_bounds(buf: *mut u64, cap: u64) -> i64 {
     })())
 }
 
+/// Every worker's record (`worker` layout), when `cap` holds them all; returns the words needed.
 #[no_mangle]
 pub extern "C" fn ioeventd_stats_workers(engine: u64, buf: *mut u64, cap: u64) -> i64 {
     ret_i64((|| {
@@ -379,6 +402,7 @@ pub extern "C" fn ioeventd_stats_workers(engine: u64, buf: *mut u64, cap: u64) -
     })())
 }
 
+/// Up to `cap` words of the `info` layout; returns how many were written.
 #[no_mangle]
 pub extern "C" fn ioeventd_engine_info(engine: u64, buf: *mut u64, cap: u64) -> i64 {
     ret_i64((|| {
@@ -391,6 +415,7 @@ pub extern "C" fn ioeventd_engine_info(engine: u64, buf: *mut u64, cap: u64) -> 
     })())
 }
 
+/// Waits up to `timeout_ms` for events (`event` layout); returns how many were written.
 #[no_mangle]
 pub extern "C" fn ioeventd_events_wait(
     engine: u64,
@@ -412,6 +437,7 @@ pub extern "C" fn ioeventd_events_wait(
     })())
 }
 
+/// Creates a non-blocking, close-on-exec eventfd in this process (tests, benchmarks).
 #[no_mangle]
 pub extern "C" fn ioeventd_eventfd_create(initval: u32) -> i32 {
     match sys::eventfd(initval, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK) {
@@ -420,6 +446,7 @@ pub extern "C" fn ioeventd_eventfd_create(initval: u32) -> i32 {
     }
 }
 
+/// Adds `value` to eventfd `fd` of this process.
 #[no_mangle]
 pub extern "C" fn ioeventd_eventfd_signal(fd: i32, value: u64) -> i32 {
     if fd < 0 {
@@ -430,6 +457,7 @@ pub extern "C" fn ioeventd_eventfd_signal(fd: i32, value: u64) -> i32 {
 
 // ---- VFIO (ABI v1 additions; see README.md) ----
 
+/// Opens the vfio-pci device at `pci_address` (container + group); returns its device fd.
 #[no_mangle]
 pub extern "C" fn ioeventd_vfio_open(pci_address: *const u8) -> i32 {
     let r = (|| {
@@ -443,6 +471,7 @@ pub extern "C" fn ioeventd_vfio_open(pci_address: *const u8) -> i32 {
     }
 }
 
+/// Duplicates VFIO device fd `fd` of process `pid` (the VMM) into this process.
 #[no_mangle]
 pub extern "C" fn ioeventd_vfio_acquire(pid: i32, fd: i32) -> i32 {
     match vfio::acquire(pid, fd) {
@@ -451,6 +480,7 @@ pub extern "C" fn ioeventd_vfio_acquire(pid: i32, fd: i32) -> i32 {
     }
 }
 
+/// Region `region` of a VFIO device into `out` (`region` layout).
 #[no_mangle]
 pub extern "C" fn ioeventd_vfio_region_info(vfio_fd: i32, region: u32, out: *mut u64) -> i32 {
     ret_i32((|| {
@@ -464,6 +494,7 @@ pub extern "C" fn ioeventd_vfio_region_info(vfio_fd: i32, region: u32, out: *mut
     })())
 }
 
+/// The raw `VFIO_DEVICE_IOEVENTFD` (`efd` -1 de-assigns): the kernel's rules, unfiltered.
 #[no_mangle]
 pub extern "C" fn ioeventd_kernel_ioeventfd(
     vfio_fd: i32,
@@ -478,6 +509,7 @@ pub extern "C" fn ioeventd_kernel_ioeventfd(
     ))
 }
 
+/// Arms a write on BAR `region` of a VFIO device; `mode` 0 auto, 2 vfio-mmap, 3 kernel.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn ioeventd_register_vfio(
@@ -512,6 +544,7 @@ pub extern "C" fn ioeventd_register_vfio(
     })())
 }
 
+/// The backend code (1 user-mmap, 2 vfio-mmap, 3 kernel) of `id`.
 #[no_mangle]
 pub extern "C" fn ioeventd_registration_backend(engine: u64, id: u64) -> i32 {
     match self::engine(engine).and_then(|e| e.backend(id)) {
@@ -531,6 +564,7 @@ pub extern "C" fn ioeventd_process_start_time(pid: i32) -> i64 {
     }
 }
 
+/// Host detection: bit 0 a VFIO type1 container opens, bit 1 vfio-pci is registered.
 #[no_mangle]
 pub extern "C" fn ioeventd_vfio_probe() -> u32 {
     vfio::probe()

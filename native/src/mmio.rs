@@ -4,6 +4,15 @@
 //! A [`MmioCell`] is validated once, when it is made (width, alignment, bounds), and holds
 //! an `Arc` to its mapping, so every later access is in bounds of live memory.
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 use crate::bar::Mapping;
 use crate::sys::{Errno, SysResult};
 use std::sync::Arc;
@@ -11,9 +20,13 @@ use std::sync::Arc;
 /// Access width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Width {
+    /// 1 byte.
     W1,
+    /// 2 bytes.
     W2,
+    /// 4 bytes.
     W4,
+    /// 8 bytes.
     W8,
 }
 

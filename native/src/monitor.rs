@@ -4,6 +4,15 @@
 //! The control side adds and removes pidfds in the monitor's epoll set directly
 //! (`epoll_ctl` is thread-safe); the thread only waits, reports and stops watching.
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 use crate::source;
 use crate::sys::{self, EpollEvent, Errno, SysResult};
 use crate::worker::{RunningGuard, WorkerShared};

@@ -7,6 +7,15 @@
 //! `/proc/self/fdinfo/<fd>` (`eventfd-id:`), plus one so that it is never 0 (0 means
 //! "don't check" in the ABI). On a kernel without that line it falls back to `st_ino`.
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 use crate::sys::{self, Errno, SysResult};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 

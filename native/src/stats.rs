@@ -5,6 +5,15 @@
 //! control side taking a snapshot) may see a histogram whose `count` is a few samples
 //! ahead or behind its buckets; each value is itself exact.
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Finite bucket upper bounds in ns: 1-2-5 steps from 100 ns to 100 ms (inclusive `le`).

@@ -10,6 +10,15 @@
 //! The control channel is in `control.rs`, the epoll user data (slot tokens) in
 //! `slot_token.rs`.
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 use crate::control::{spin_allowed, REPLY_SPIN};
 pub(crate) use crate::control::{BatchResult, ControlOp, Op, Replier, Reply, Target, WatchedRef};
 use crate::slot_token::{self, token, MAX_SLOTS, TOKEN_CANARY, TOKEN_CONTROL};

@@ -1,4 +1,13 @@
 //! The engine end to end: real eventfds, real mmapped temp files, real child processes.
+
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
 mod common;
 
 use common::{eventually, TempBar, TestSource};

@@ -6,6 +6,15 @@
 //! `ioeventd-baseline throughput --regs R --threads T --seconds S --mode block|busy` prints
 //! `{"writes_per_sec":..,"signals_per_sec":..,...}` (writes = stores by the receiver).
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 mod common;
 
 use ioeventd_native::bar::Mapping;

@@ -8,6 +8,15 @@
 //! <threads> <seconds>`, `replace <i>`, `pipe <i>`, `close <i>`, `value <i>`, `flags <i>`,
 //! `latency <i> <bar_path> <offset> <width> <data> <count>`, `exit`. EOF exits too.
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 mod common;
 
 use ioeventd_native::bar::Mapping;

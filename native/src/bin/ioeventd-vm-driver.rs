@@ -18,6 +18,15 @@
 //! `data = 0x8877_6655_4433_2200 + (code << 4) + width`. Each result is one line
 //! `IOEVENTD-VM {json}` on stdout (the serial console); the last is `{"kind":"done",...}`.
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 use ioeventd_native::bar::Mapping;
 use ioeventd_native::mmio::MmioCell;
 use ioeventd_native::*;

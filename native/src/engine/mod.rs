@@ -66,13 +66,18 @@ impl ShardMode {
     }
 }
 
-/// Engine parameters (see `ioeventd_engine_open` / `ioeventd_engine_open2`).
+/// Engine parameters (see `ioeventd_engine_open`).
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Worker threads (0 ⇒ 1, at most [`MAX_WORKERS`]).
     pub workers: u32,
+    /// Canary period in µs (0: no canary).
     pub canary_period_us: u32,
+    /// How workers wait for events.
     pub poll_mode: PollMode,
+    /// Adaptive mode: how long a worker spins after activity.
     pub spin_budget_us: u32,
+    /// How a new eventfd picks its worker.
     pub shard: ShardMode,
     /// Worker `i` is pinned to `cpus[i % len]`; empty: not pinned.
     pub cpus: Vec<u32>,

@@ -100,4 +100,5 @@ impl fmt::Display for Errno {
     }
 }
 
+/// The result of a system call wrapper.
 pub type SysResult<T> = Result<T, Errno>;

@@ -186,9 +186,13 @@ pub fn status_flags(fd: RawFd) -> SysResult<c_int> {
 /// What `fstat` tells about a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {
+    /// `st_dev`.
     pub dev: u64,
+    /// `st_ino`.
     pub ino: u64,
+    /// `st_mode`.
     pub mode: u32,
+    /// `st_size`.
     pub size: i64,
 }
 

@@ -3,6 +3,15 @@
 //! states why it is sound. Wrappers return `Result<_, Errno>` (a positive errno); `lib.rs`
 //! negates it at the C boundary. x86_64 Linux only (struct layouts and syscall numbers).
 
+// Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
+// is either range-checked before or a two's-complement reinterpretation the C ABI defines.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_lossless
+)]
+
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("ioeventd_native supports x86_64 Linux only");
 

@@ -77,15 +77,20 @@ pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1;
 /// What `VFIO_DEVICE_GET_INFO` tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VfioDeviceInfo {
+    /// `VFIO_DEVICE_FLAGS_*`.
     pub flags: u32,
+    /// Regions of the device.
     pub num_regions: u32,
+    /// Interrupt indexes of the device.
     pub num_irqs: u32,
 }
 
 /// What `VFIO_DEVICE_GET_REGION_INFO` tells about one region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VfioRegionInfo {
+    /// `VFIO_REGION_INFO_FLAG_*`.
     pub flags: u32,
+    /// Size in bytes.
     pub size: u64,
     /// Offset of the region within the device fd (for `mmap`/`pread` and ioeventfds).
     pub offset: u64,
