@@ -153,12 +153,12 @@ pub extern "C" fn ioeventd_source_acquire(
     pid: i32,
     fd: i32,
     expect_start: u64,
-    expect_inode: u64,
+    expect_eventfd_id: u64,
     out: *mut u64,
 ) -> i64 {
     ret_i64((|| {
         let out = sys::abi_slice_mut(out, layout::source::LEN as u64).ok_or(Errno::EFAULT)?;
-        let a = source::acquire(pid, fd, expect_start, expect_inode)?;
+        let a = source::acquire(pid, fd, expect_start, expect_eventfd_id)?;
         out[layout::source::START_TIME] = a.start;
         out[layout::source::EVENTFD_ID] = a.identity;
         out[layout::source::DEV] = a.dev;

@@ -3,7 +3,7 @@
 //!
 //! Identity of an eventfd: every eventfd shares the kernel's single anonymous inode, so
 //! `st_ino` cannot tell two eventfds apart. The identity reported (and compared with
-//! `expect_inode`) is therefore the kernel's per-eventfd id from
+//! `expect_eventfd_id`) is therefore the kernel's per-eventfd id from
 //! `/proc/self/fdinfo/<fd>` (`eventfd-id:`), plus one so that it is never 0 (0 means
 //! "don't check" in the ABI). On a kernel without that line it falls back to `st_ino`.
 
@@ -102,7 +102,12 @@ pub fn eventfd_identity(fd: RawFd, ino: u64) -> u64 {
 
 /// Duplicates fd `fd` of process `pid` into this process after checking it (see the ABI
 /// table in README.md for the errors).
-pub fn acquire(pid: i32, fd: i32, expect_start: u64, expect_inode: u64) -> SysResult<Acquired> {
+pub fn acquire(
+    pid: i32,
+    fd: i32,
+    expect_start: u64,
+    expect_eventfd_id: u64,
+) -> SysResult<Acquired> {
     if pid <= 0 {
         return Err(Errno::ESRCH);
     }
@@ -121,7 +126,7 @@ pub fn acquire(pid: i32, fd: i32, expect_start: u64, expect_inode: u64) -> SysRe
     }
     let st = sys::fstat(raw)?;
     let identity = eventfd_identity(raw, st.ino);
-    if expect_inode != 0 && identity != expect_inode {
+    if expect_eventfd_id != 0 && identity != expect_eventfd_id {
         return Err(Errno::ESTALE);
     }
     // The start time was read while the pidfd was open; if the process has exited since,
