@@ -22,7 +22,7 @@ import { MetricsHttpServer } from "./metrics/http.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
 import { detectBackends, NativeEngine, POLL_MODES } from "./native/engine.ts";
 import { Journal } from "./registry/journal.ts";
-import { Registry, type ReplayReport } from "./registry/registry.ts";
+import { type JournalHealth, Registry, type ReplayReport } from "./registry/registry.ts";
 import { WIDTHS } from "./registry/validation.ts";
 import { registerSecurityMetrics } from "./security/metrics.ts";
 import { registryLookup, type ReloadReport, Security } from "./security/security.ts";
@@ -53,7 +53,7 @@ function machineId(): string {
 
 export class Agent {
   readonly startedAtMs = Date.now();
-  replay: ReplayReport | null = null;
+  replay: (ReplayReport & { journalError: string | null }) | null = null;
   /** Time from start to every journaled ioeventfd armed again. */
   rearmMs: number | null = null;
   /** True from the API serving until a stop begins. */
@@ -77,9 +77,19 @@ export class Agent {
     readonly security: Security,
   ) {}
 
-  /** Replay done and the API serving: what /readyz reports. */
+  /** Replay done, the API serving and the journal taking commits: what /readyz reports. */
   get ready(): boolean {
-    return this.replay !== null && this.serving;
+    return this.notReady === null;
+  }
+
+  /** Why the agent is not ready (the /readyz body), or null when it is. */
+  get notReady(): string | null {
+    if (this.replay === null) return "journal replay not done";
+    if (!this.serving) return "not serving";
+    const journal = this.registry.journalHealth;
+    // Degraded, not down: reads and every armed ioeventfd work; creates are refused.
+    if (!journal.available) return `journal unavailable: ${journal.error}`;
+    return null;
   }
 
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
@@ -97,8 +107,12 @@ export class Agent {
     const inventory = new Inventory({
       roots,
       policy: new DevicePolicy({ allow: config.allow, deny: config.deny }),
+      log,
     });
     await inventory.scan();
+    // First: a damaged or missing journal refuses the start (JournalDamaged) before the
+    // engine or a port is opened.
+    const journal = Journal.open(journalPath(config));
 
     const engine = NativeEngine.open({
       workers: config.workers,
@@ -108,7 +122,6 @@ export class Agent {
       shard: config.shard,
       cpus: config.cpus,
     });
-    const journal = Journal.open(journalPath(config));
     const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });
     const tracing = await startTracing(log);
     const registry = new Registry(
@@ -117,10 +130,16 @@ export class Agent {
       inventory,
       { maxPerDevice: config.maxPerDevice, maxPerOwner: config.maxPerOwner },
       WIDTHS,
-      (err) => {
-        // Crash-only: the successor replays what the journal really holds.
-        log.log("error", "journal commit failed; exiting", { error: String(err) });
-        Deno.exit(70);
+      (health: JournalHealth) => {
+        // Never an exit: reads, deletes and armed ioeventfds keep working; creates are
+        // refused with JOURNAL_UNAVAILABLE until a commit succeeds again (retried).
+        if (health.available) log.log("info", "journal available again", {});
+        else {
+          log.log("error", "journal unavailable: commits fail; creates are refused", {
+            error: health.error,
+            cause: health.cause,
+          });
+        }
       },
     );
     const security = new Security(
@@ -175,6 +194,7 @@ export class Agent {
           metrics: () => metrics.scrape(),
           contentType: metrics.contentType,
           ready: () => agent!.ready,
+          notReady: () => agent!.notReady,
         });
       } catch (err) {
         // Deno says "Address already in use (os error 98)" and not which address.
@@ -191,13 +211,20 @@ export class Agent {
     agent.replay = registry.replay();
     agent.rearmMs = performance.now() - t0;
     await metrics.track();
+    const replayed = agent.replay;
     log.log("info", "journal replayed", {
-      rearmed: agent.replay.rearmed,
-      orphaned: agent.replay.orphaned.length,
-      dropped: agent.replay.dropped,
-      replay_ms: Math.round(agent.replay.durationMs),
+      rearmed: replayed.rearmed,
+      orphaned: replayed.orphaned.length,
+      dropped: replayed.dropped,
+      replay_ms: Math.round(replayed.durationMs),
       rearm_ms: Math.round(agent.rearmMs),
+      revision: String(registry.revision),
     });
+    if (replayed.journalError !== null) {
+      log.log("warn", "journal unavailable at start: dropped entries are removed later", {
+        error: replayed.journalError,
+      });
+    }
 
     for (const address of config.listen) {
       if (address.startsWith("unix:")) prepareUnixSocket(address);
@@ -290,7 +317,7 @@ export class Agent {
       await this.tracing?.shutdown();
       await this.metricsHttp?.close();
       this.metrics.stop();
-      await this.registry.settled(); // the last group commit is on disk
+      await this.registry.closeJournal(); // the last group commit is on disk
       this.journal.close();
       this.security.close();
       // The eventfds stay open in their owners: the kernel keeps counting signals until the

@@ -3,7 +3,7 @@
 // from the start at 0, so rate() and increase() see the first event.
 import type { Registry as PromRegistry } from "prom-client";
 import { REASONS } from "../rejection/rejection.ts";
-import type { RegistryCounters, RemovalCause } from "../registry/registry.ts";
+import type { JournalHealth, RegistryCounters, RemovalCause } from "../registry/registry.ts";
 import { type Sample, scalar, SnapshotMetric } from "./snapshot_metric.ts";
 
 const CAUSES: readonly RemovalCause[] = ["REQUEST", "RECONCILE", "SOURCE_EXIT"];
@@ -83,5 +83,42 @@ export function registerControlPlaneMetrics(
       () => counters()?.replayDropped ?? none,
       replayReasonLabel,
     ),
+  ).registerIn(registry);
+}
+
+/** Causes a failed journal commit is counted by (journal.ts journalFailureCause). */
+export const JOURNAL_FAILURE_CAUSES = [
+  "disk_full",
+  "read_only",
+  "io_error",
+  "corrupt",
+  "cannot_open",
+  "busy",
+  "other",
+];
+
+/** Whether the journal takes commits; why it did not (see deploy/runbooks/). */
+export function registerJournalMetrics(
+  registry: PromRegistry,
+  health: () => JournalHealth | null,
+): void {
+  scalar(
+    "ioeventd_journal_available",
+    "1 while the journal takes commits; 0 while they fail (disk full, read-only, I/O " +
+      "error): creates are refused with JOURNAL_UNAVAILABLE, reads and armed ioeventfds work.",
+    "gauge",
+    () => (health()?.available ?? true) ? 1 : 0,
+  ).registerIn(registry);
+  new SnapshotMetric(
+    "ioeventd_journal_commit_failures_total",
+    "Journal commits that failed, by cause (disk_full, read_only, io_error, corrupt, …).",
+    "counter",
+    labelled("cause", JOURNAL_FAILURE_CAUSES, () => health()?.failures ?? []),
+  ).registerIn(registry);
+  scalar(
+    "ioeventd_journal_pending_removals",
+    "Removals in effect (disarmed) that wait for the journal to take writes again.",
+    "gauge",
+    () => health()?.carried ?? 0,
   ).registerIn(registry);
 }

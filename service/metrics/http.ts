@@ -2,11 +2,14 @@
 //   GET /metrics  the Prometheus exposition;
 //   GET /healthz  200 while the process serves HTTP at all (liveness);
 //   GET /readyz   200 once the journal replay has re-armed everything and the gRPC API
-//                 serves, 503 before that and while stopping (readiness).
+//                 serves, 503 before that, while stopping, and while the journal cannot be
+//                 written (degraded: the body names why, e.g. "journal unavailable: …").
 export interface HttpEndpoints {
   metrics(): Promise<string>;
   readonly contentType: string;
   ready(): boolean;
+  /** Why not ready (the 503 body), when known. */
+  notReady?(): string | null;
 }
 
 /** "host:port", "[v6]:port" or ":port" (all interfaces) → Deno.serve's hostname and port. */
@@ -63,7 +66,10 @@ async function handle(request: Request, endpoints: HttpEndpoints): Promise<Respo
     case "/readyz":
       return endpoints.ready()
         ? new Response("ready\n", { headers: TEXT })
-        : new Response("not ready\n", { status: 503, headers: TEXT });
+        : new Response(`not ready: ${endpoints.notReady?.() ?? "starting or stopping"}\n`, {
+          status: 503,
+          headers: TEXT,
+        });
     case "/":
       return new Response("ioeventd: /metrics /healthz /readyz\n", { headers: TEXT });
     default:

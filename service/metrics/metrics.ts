@@ -9,7 +9,7 @@ import type { PciDevice } from "../devices/types.ts";
 import { histogramBoundsNs, type NativeEngine } from "../native/engine.ts";
 import type { Registry, ReplayReport } from "../registry/registry.ts";
 import { type AgentSnapshot, registerAgentMetrics } from "./agent.ts";
-import { registerControlPlaneMetrics } from "./control_plane.ts";
+import { registerControlPlaneMetrics, registerJournalMetrics } from "./control_plane.ts";
 import { DataPlaneMetrics } from "./data_plane.ts";
 import { RpcMetrics } from "./grpc.ts";
 import { registerProcessMetrics } from "./process.ts";
@@ -18,7 +18,7 @@ import { registerProcessMetrics } from "./process.ts";
 export interface MetricsSource {
   readonly engine: Pick<NativeEngine, "closed" | "info" | "workerStats" | "registrationStats">;
   readonly inventory: { list(): PciDevice[] };
-  readonly registry: Pick<Registry, "counters" | "limits" | "watch">;
+  readonly registry: Pick<Registry, "counters" | "limits" | "watch" | "journalHealth">;
   readonly replay: ReplayReport | null;
   readonly rearmMs: number | null;
   readonly ready: boolean;
@@ -51,6 +51,7 @@ export class AgentMetrics {
       histogramBoundsNs: histogramBoundsNs(),
     });
     registerControlPlaneMetrics(this.registry, () => this.#source?.registry.counters ?? null);
+    registerJournalMetrics(this.registry, () => this.#source?.registry.journalHealth ?? null);
     this.rpc = new RpcMetrics(this.registry);
     this.rpc.initialise([api().ioeventd.v1.IoeventfdService.service, healthService]);
     registerAgentMetrics(this.registry, () => this.#agent);

@@ -1,9 +1,34 @@
 // The journal: every accepted registration, durably on disk before the API answers, so an
 // agent restart (upgrade or crash) re-arms exactly what callers were told exists. SQLite in
 // WAL mode with synchronous=FULL: a committed transaction survives kill -9 and power loss,
-// and a torn write is rolled back on the next open.
+// and a torn write is rolled back on the next open. Each commit is checkpointed into the
+// main file at once (wal_checkpoint(TRUNCATE)), so a WAL deleted or damaged while the agent
+// runs loses nothing that was answered.
+//
+// Damage is never silent: the journal keeps, in the same transaction as the changes, its
+// commit sequence and the registry's revision (table `meta`), and after each commit writes a
+// sibling marker (`<journal>.marker`, atomically: write, fsync, rename) with that sequence
+// and the number of registrations. At open, a marker that says more than the journal holds
+// (the journal missing, emptied, rolled back to an older copy, or a WAL that lost commits)
+// or a failed `PRAGMA quick_check` refuses the open with one line (JournalDamaged) naming
+// the file, what was expected and how to recover. The marker lags the journal by at most
+// one commit after a crash, which is accepted (the journal is ahead, never behind).
+//
+// The files are the agent's alone: journal, -wal, -shm and marker are 0600 whatever the
+// state directory's mode (owners and labels are in them).
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { mkdirSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { type Backend, BACKENDS } from "./data_plane.ts";
 
@@ -95,6 +120,87 @@ function backendOf(value: string | null): Backend {
   return BACKENDS.find((b) => b === value) ?? "user-mmap";
 }
 
+/** The journal's own bookkeeping, written in the same transaction as the changes. */
+const META_SCHEMA = `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`;
+
+/** What the marker file holds: the journal as of its last commit. */
+export interface JournalMarker {
+  /** The journal's commit sequence (meta.commits), one more per committed transaction. */
+  commits: number;
+  /** The registry's revision as of that commit. */
+  revision: string;
+  /** Registrations (rows) in the journal after that commit. */
+  registrations: number;
+}
+
+/** The marker's path for a journal at `path`. */
+export function markerPath(path: string): string {
+  return `${path}.marker`;
+}
+
+/** The journal cannot be trusted: the agent refuses to start on it (see the README). */
+export class JournalDamaged extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JournalDamaged";
+  }
+}
+
+/**
+ * A short, bounded name for why SQLite failed (a metric label): SQLite's message for the
+ * common causes (Deno's node:sqlite gives no error code, only the text).
+ */
+export function journalFailureCause(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/disk is full|no space/i.test(text)) return "disk_full";
+  if (/readonly|read-only/i.test(text)) return "read_only";
+  if (/disk I\/O error/i.test(text)) return "io_error";
+  if (/malformed|not a database|corrupt/i.test(text)) return "corrupt";
+  if (/unable to open/i.test(text)) return "cannot_open";
+  if (/locked|busy/i.test(text)) return "busy";
+  return "other";
+}
+
+/** Creates `path` 0600 if absent (never truncating it) and makes it 0600 if present. */
+function privateFile(path: string, create: boolean): void {
+  if (create) closeSync(openSync(path, "a", 0o600));
+  if (existsSync(path)) chmodSync(path, 0o600);
+}
+
+function readMarker(path: string): JournalMarker | null {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return null;
+    throw new JournalDamaged(`journal marker ${path} cannot be read: ${err}`);
+  }
+  try {
+    const m = JSON.parse(text) as JournalMarker;
+    if (
+      Number.isSafeInteger(m.commits) && Number.isSafeInteger(m.registrations) &&
+      typeof m.revision === "string" && /^\d+$/.test(m.revision)
+    ) return m;
+  } catch { /* reported below */ }
+  throw new JournalDamaged(
+    `journal marker ${path} is not valid (${JSON.stringify(text.slice(0, 80))}); ` +
+      `if the journal is known good, remove the marker and start again`,
+  );
+}
+
+/** write, fsync, rename: the marker is either the old one or the new one, never torn. */
+function writeMarker(path: string, marker: JournalMarker): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeSync(fd, JSON.stringify(marker) + "\n");
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
 /** Brings a journal written by an older agent up to the current schema (idempotent). */
 function migrate(db: DatabaseSync): void {
   db.exec("BEGIN IMMEDIATE");
@@ -105,20 +211,91 @@ function migrate(db: DatabaseSync): void {
     for (const column of ADDED_COLUMNS) {
       if (!have.has(column.name)) db.exec(column.ddl);
     }
+    db.exec(META_SCHEMA);
     db.exec("COMMIT");
   } catch (err) {
-    db.exec("ROLLBACK");
+    rollback(db);
     throw err;
   }
+}
+
+/**
+ * Ends a failed transaction, if SQLite has not already (a failed COMMIT rolls back by
+ * itself): the caller rethrows the original error, never "cannot rollback".
+ */
+function rollback(db: DatabaseSync): void {
+  if (!db.isTransaction) return;
+  try {
+    db.exec("ROLLBACK");
+  } catch { /* the original error is what matters */ }
+}
+
+/** What a journal file holds, read before anything is written to it. */
+interface Found {
+  commits: number;
+  revision: bigint;
+  registrations: number;
+}
+
+function tableExists(db: DatabaseSync, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !==
+    undefined;
+}
+
+function inspect(db: DatabaseSync, path: string): Found {
+  const check = db.prepare("PRAGMA quick_check").all() as { quick_check: string }[];
+  if (check.length !== 1 || check[0].quick_check !== "ok") {
+    const problems = check.slice(0, 3).map((c) => c.quick_check).join("; ");
+    throw new JournalDamaged(
+      `journal ${path} is damaged (quick_check: ${problems}); restore it from a backup, ` +
+        `or move it aside to start with an empty journal (every registration is then lost)`,
+    );
+  }
+  const meta = new Map<string, string>();
+  if (tableExists(db, "meta")) {
+    for (const row of db.prepare("SELECT key, value FROM meta").all() as Record<string, string>[]) {
+      meta.set(row.key, row.value);
+    }
+  }
+  const registrations = tableExists(db, "ioeventfds")
+    ? Number((db.prepare("SELECT COUNT(*) AS n FROM ioeventfds").get() as { n: number }).n)
+    : 0;
+  return {
+    commits: Number(meta.get("commits") ?? "0"),
+    revision: BigInt(meta.get("revision") ?? "0"),
+    registrations,
+  };
+}
+
+/** Refuses a journal that holds less than its marker says it did. */
+function verify(path: string, existed: boolean, found: Found, marker: JournalMarker): void {
+  const behind = found.commits < marker.commits;
+  const differs = found.commits === marker.commits && found.registrations !== marker.registrations;
+  if (!behind && !differs) return;
+  const what = !existed
+    ? "is missing or empty"
+    : `holds commit ${found.commits} with ${found.registrations} registrations`;
+  throw new JournalDamaged(
+    `journal ${path} ${what}, but its marker ${markerPath(path)} says commit ` +
+      `${marker.commits} with ${marker.registrations} registrations (revision ${marker.revision}): ` +
+      `the journal lost committed changes. Restore the journal (with its -wal) from a backup, ` +
+      `or, to run with what it holds and lose the rest, remove the marker and start again`,
+  );
 }
 
 export class Journal {
   #db: DatabaseSync;
   #insert: StatementSync;
   #delete: StatementSync;
+  #setMeta: StatementSync;
+  #count: StatementSync;
+  #found: Found;
+  /** The last marker write's failure (the marker then lags, which open accepts). */
+  markerError: unknown = null;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, readonly path: string, found: Found) {
     this.#db = db;
+    this.#found = found;
     this.#insert = db.prepare(
       `INSERT OR REPLACE INTO ioeventfds (id, owner, request_id, device, bar, offset, width,
        data, labels, pid, fd, start_time, eventfd_id, created_at_ms, vfio_pid, vfio_fd,
@@ -126,17 +303,64 @@ export class Journal {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delete = db.prepare("DELETE FROM ioeventfds WHERE id = ?");
+    this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    this.#count = db.prepare("SELECT COUNT(*) AS n FROM ioeventfds");
   }
 
+  /**
+   * Opens (or creates) the journal at `path`. Throws JournalDamaged when it holds less than
+   * its marker says, or fails SQLite's quick_check; nothing is written to it then.
+   */
   static open(path: string): Journal {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const existed = existsSync(path) && statSync(path).size > 0;
+    // 0600 before SQLite opens it: SQLite gives the -wal and -shm it creates the same mode.
+    privateFile(path, true);
+    privateFile(`${path}-wal`, false);
+    privateFile(`${path}-shm`, false);
+    const marker = readMarker(markerPath(path));
     const db = new DatabaseSync(path);
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = FULL");
-    db.exec("PRAGMA busy_timeout = 5000");
-    db.exec(SCHEMA);
-    migrate(db);
-    return new Journal(db);
+    let found: Found;
+    try {
+      // Exclusive, before the first access: the WAL index lives in the agent's memory, not
+      // in a -shm file, so a journal opens on a full disk (SQLite cannot create and map a
+      // -shm there), and no second agent can open the same journal meanwhile.
+      db.exec("PRAGMA locking_mode = EXCLUSIVE");
+      db.exec("PRAGMA busy_timeout = 5000");
+      found = inspect(db, path);
+      if (marker) verify(path, existed, found, marker);
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = FULL");
+      db.exec(SCHEMA);
+      migrate(db);
+    } catch (err) {
+      db.close();
+      if (err instanceof JournalDamaged) throw err;
+      if (journalFailureCause(err) === "corrupt") {
+        throw new JournalDamaged(
+          `journal ${path} is damaged (${(err as Error).message}); restore it from a backup, ` +
+            `or move it aside to start with an empty journal (every registration is then lost)`,
+        );
+      }
+      throw err;
+    }
+    privateFile(`${path}-wal`, false);
+    privateFile(`${path}-shm`, false);
+    const journal = new Journal(db, path, found);
+    // A journal from before the marker, or one a crash left ahead of it: mark it now, so that
+    // losing it before the next commit is noticed too (best effort: the disk may be full).
+    if (!marker || marker.commits !== found.commits) journal.#mark();
+    return journal;
+  }
+
+  /** The registry's revision as of the last commit (0 for a new journal). */
+  revision(): bigint {
+    return this.#found.revision;
+  }
+
+  /** Committed transactions so far (the marker's sequence). */
+  get commits(): number {
+    return this.#found.commits;
   }
 
   all(): JournalRecord[] {
@@ -165,9 +389,17 @@ export class Journal {
     }));
   }
 
-  /** One atomic, durable transaction: all `ops`, in order, are on disk when this returns. */
-  apply(ops: JournalOp[]): void {
-    if (ops.length === 0) return;
+  /**
+   * One atomic, durable transaction: all `ops`, in order, and the registry's `revision`
+   * (never lowered), are on disk when this returns, and checkpointed into the main file.
+   * On failure nothing of it is; the SQLite error is thrown as it came. With nothing to
+   * write, nothing is, unless `force` (a probe: does the journal take writes again?).
+   */
+  apply(ops: JournalOp[], revision: bigint = this.#found.revision, force = false): void {
+    const next = revision > this.#found.revision ? revision : this.#found.revision;
+    if (ops.length === 0 && next === this.#found.revision && !force) return;
+    const commits = this.#found.commits + 1;
+    let registrations: number;
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       for (const op of ops) {
@@ -197,10 +429,34 @@ export class Journal {
           r.backend,
         );
       }
+      this.#setMeta.run("commits", String(commits));
+      this.#setMeta.run("revision", next.toString());
+      registrations = Number((this.#count.get() as { n: number }).n);
       this.#db.exec("COMMIT");
     } catch (err) {
-      this.#db.exec("ROLLBACK");
+      rollback(this.#db);
       throw err;
+    }
+    this.#found = { commits, revision: next, registrations };
+    try {
+      // Into the main file now: a WAL deleted or overwritten later cannot take it away. A
+      // failure here loses nothing (the WAL holds the commit); the next one retries.
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch { /* see above */ }
+    this.#mark();
+  }
+
+  /** Writes the marker for the journal as it is now; a failure leaves the older one. */
+  #mark(): void {
+    try {
+      writeMarker(markerPath(this.path), {
+        commits: this.#found.commits,
+        revision: this.#found.revision.toString(),
+        registrations: this.#found.registrations,
+      });
+      this.markerError = null;
+    } catch (err) {
+      this.markerError = err;
     }
   }
 

@@ -9,7 +9,12 @@ import { Rejection, type Violation } from "../rejection/rejection.ts";
 import { Arming } from "./arming.ts";
 import type { DataPlane, RegistrationStats } from "./data_plane.ts";
 import type { DeviceSource } from "./device_source.ts";
-import { GroupCommit, type Listener } from "./group_commit.ts";
+import {
+  GroupCommit,
+  type JournalHealth,
+  type JournalObserver,
+  type Listener,
+} from "./group_commit.ts";
 import type { Journal } from "./journal.ts";
 import { checkKeysFree, checkLimits, type RegistryLimits } from "./limits.ts";
 import { type Page, paginate } from "./pagination.ts";
@@ -49,6 +54,7 @@ export type {
   WatchFilter,
 } from "./registration.ts";
 export type { ReplayReport } from "./replay.ts";
+export type { JournalHealth, JournalObserver } from "./group_commit.ts";
 export { RegistryCounters } from "./counters.ts";
 
 export interface CreateRequest {
@@ -83,8 +89,9 @@ export class Registry {
   #accepting = true;
 
   /**
-   * `onJournalFailure`: the journal could not commit (see group_commit.ts); the agent stops
-   * so that its successor replays what was really committed.
+   * `onJournal`: told when the journal stops taking commits (disk full, read-only) and when
+   * it takes them again (see group_commit.ts). The agent keeps serving meanwhile: creates
+   * are refused with JOURNAL_UNAVAILABLE, reads and armed ioeventfds are unaffected.
    */
   constructor(
     plane: DataPlane,
@@ -92,13 +99,15 @@ export class Registry {
     private readonly devices: DeviceSource,
     readonly limits: RegistryLimits,
     widths: readonly number[],
-    onJournalFailure: (err: unknown) => void = (err) => {
-      throw err;
-    },
+    onJournal: JournalObserver = () => {},
   ) {
     this.ctx = { device: (a) => devices.get(a), widths };
     this.#plane = plane;
-    this.#commit = new GroupCommit(journal, onJournalFailure);
+    this.#commit = new GroupCommit(journal, () => this.#revision, onJournal);
+    // Counted once committed: an addition undone by a failed commit was never created.
+    this.#commit.subscribe({}, (e) => {
+      if (e.type === "ADDED") this.counters.created++;
+    });
     this.#sources = new Sources(plane);
     this.#arming = new Arming(plane, devices, this.#sources);
   }
@@ -114,6 +123,11 @@ export class Registry {
 
   get revision(): bigint {
     return this.#revision;
+  }
+
+  /** Whether the journal takes commits (false: creates fail with JOURNAL_UNAVAILABLE). */
+  get journalHealth(): JournalHealth {
+    return this.#commit.health;
   }
 
   countOnDevice(address: string): number {
@@ -171,6 +185,16 @@ export class Registry {
     return this.#commit.settled();
   }
 
+  /**
+   * The last commit before the journal closes: what is pending, and what failed commits
+   * kept (a last try); no retry after it.
+   */
+  async closeJournal(): Promise<void> {
+    await this.#commit.settled();
+    this.#commit.flush();
+    this.#commit.close();
+  }
+
   // ---- mutations ----
 
   /**
@@ -215,7 +239,12 @@ export class Registry {
     );
     if (gone.length === 0) return [];
     this.#remove(gone, "SOURCE_EXIT");
-    await this.#commit.committed();
+    try {
+      await this.#commit.committed();
+    } catch (err) {
+      // Removed all the same (disarmed); journaled by the next commit that succeeds.
+      if (!(err instanceof Rejection && err.reason === "JOURNAL_UNAVAILABLE")) throw err;
+    }
     return gone;
   }
 
@@ -246,13 +275,23 @@ export class Registry {
     return orphaned;
   }
 
-  /** Start-up: re-arm every journaled ioeventfd through the same validation as the API. */
-  replay(): ReplayReport {
+  /**
+   * Start-up: re-arm every journaled ioeventfd through the same validation as the API, and
+   * take up the revision where the journal left it. Dropped entries leave the journal now,
+   * or, when it cannot be written (a full disk), with the first commit that succeeds: the
+   * report's `journalError` says so, and the agent starts all the same.
+   */
+  replay(): ReplayReport & { journalError: string | null } {
+    this.#revision = this.journal.revision();
     const outcome = replayJournal(this.journal.all(), this.ctx, this.#sources, this.#arming);
     for (const r of outcome.registrations) this.#index.add(r);
-    this.journal.apply(outcome.drop.map((id) => ({ remove: id })));
+    this.#commit.stage(...outcome.drop.map((id) => ({ remove: id })));
+    const err = this.#commit.flush();
     for (const d of outcome.report.dropped) increment(this.counters.replayDropped, d.reason);
-    return outcome.report;
+    return {
+      ...outcome.report,
+      journalError: err === null ? null : err instanceof Error ? err.message : String(err),
+    };
   }
 
   // ---- internals ----
@@ -266,7 +305,12 @@ export class Registry {
       if (err instanceof Rejection) increment(this.counters.rejected, err.reason);
       throw err;
     }
-    await this.#commit.committed();
+    try {
+      await this.#commit.committed();
+    } catch (err) {
+      if (err instanceof Rejection) increment(this.counters.rejected, err.reason);
+      throw err;
+    }
     return result;
   }
 
@@ -370,25 +414,32 @@ export class Registry {
     this.#remove(plan.toRemove, "RECONCILE");
     this.#add(added);
     for (const { registration, labels } of plan.relabel) {
+      const before = registration.spec;
       registration.spec = { ...registration.spec, labels };
-      this.#commit.stage({ put: toRecord(registration) });
-      this.#commit.emit({
-        type: "UPDATED",
-        registration,
-        final: null,
-        revision: ++this.#revision,
+      this.#commit.change({
+        op: { put: toRecord(registration) },
+        event: { type: "UPDATED", registration, final: null, revision: ++this.#revision },
+        undo: () => (registration.spec = before),
       });
     }
     return { added, kept: plan.kept, removed: plan.toRemove };
   }
 
-  /** Indexes, journals and reports new registrations. */
+  /**
+   * Indexes, journals and reports new registrations. Should the commit fail, each is
+   * disarmed and unindexed again: nothing a caller was refused stays armed.
+   */
   #add(rs: readonly Registration[]): void {
     for (const r of rs) {
-      this.#commit.stage({ put: toRecord(r) });
       this.#index.add(r);
-      this.counters.created++;
-      this.#commit.emit({ type: "ADDED", registration: r, revision: ++this.#revision });
+      this.#commit.change({
+        op: { put: toRecord(r) },
+        event: { type: "ADDED", registration: r, revision: ++this.#revision },
+        undo: () => {
+          if (this.#index.byId(r.id) === r) this.#index.remove(r);
+          this.#arming.disarm([r]); // nothing when already disarmed (removed meanwhile)
+        },
+      });
     }
   }
 

@@ -44,6 +44,7 @@ export const REASONS = {
   PERMISSION_DENIED: "PERMISSION_DENIED",
   RATE_LIMITED: "RESOURCE_EXHAUSTED",
   VFIO_DEVICE_INVALID: "FAILED_PRECONDITION",
+  JOURNAL_UNAVAILABLE: "UNAVAILABLE",
 } as const satisfies Record<string, StatusCode>;
 
 export type Reason = keyof typeof REASONS;
