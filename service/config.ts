@@ -245,7 +245,7 @@ export const KEYS: Record<SettingKey, KeyDoc> = {
   },
   cpus: {
     help: "pin worker _i_ to `cpus[i % n]` (`--cpus 0,1` or `2-5`); pick CPUs of the device's " +
-      "NUMA node (`ioeventctl device --json` shows it as `numaNode`)",
+      "NUMA node (`ioeventctl device` shows it)",
   },
   canaryPeriodUs: { help: "period of the canary that measures dispatch latency; 0 disables" },
   rescanIntervalMs: { help: "device re-scan (hot-unplug, driver changes)" },

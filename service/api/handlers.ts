@@ -2,13 +2,22 @@
 // No rule lives here; every decision is the registry's (service/registry/).
 import type * as grpc from "@grpc/grpc-js";
 import type { PciDevice } from "../devices/types.ts";
-import { RegistryError } from "../registry/errors.ts";
+import { Rejection } from "../rejection/rejection.ts";
 import type { Registry } from "../registry/registry.ts";
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import { toDevice, toEvent, toIoeventfd } from "./convert.ts";
 import type { AgentInfo } from "./generated/ioeventd/v1/AgentInfo.ts";
 import type { IoeventfdServiceHandlers } from "./generated/ioeventd/v1/IoeventfdService.ts";
 import { toServiceError } from "./status_details.ts";
+import { api } from "./proto.ts";
+import { WatchStream } from "./watch_stream.ts";
+import type { IoeventfdEvent } from "./generated/ioeventd/v1/IoeventfdEvent.ts";
+
+/** An event's encoded size, by the serializer grpc-js itself uses for the stream. */
+function eventSize(event: IoeventfdEvent): number {
+  return api().ioeventd.v1.IoeventfdService.service.WatchIoeventfds.responseSerialize(event)
+    .length;
+}
 
 export interface ApiContext {
   registry: Registry;
@@ -35,7 +44,7 @@ function deviceOrThrow(ctx: ApiContext, address: string): PciDevice {
   const canonical = normalizePciAddress(address ?? "");
   const dev = canonical ? ctx.devices.get(canonical) : undefined;
   if (!dev) {
-    throw RegistryError.of([{
+    throw Rejection.of([{
       field: "address",
       reason: "DEVICE_NOT_FOUND",
       description: `no PCI device ${address} on this host`,
@@ -70,6 +79,7 @@ export function createHandlers(
         spec: req.spec,
         owner: req.owner,
         requestId: req.requestId,
+        validateOnly: req.validateOnly,
       });
       // No counters here: reading them is O(registrations); GetIoeventfd has them.
       return toIoeventfd(registration);
@@ -123,20 +133,37 @@ export function createHandlers(
           : undefined,
         owner: call.request.owner || undefined,
       };
-      const watch = await registry.watch(filter, (event) => call.write(toEvent(event)));
-      call.write({
-        type: "SNAPSHOT",
-        snapshot: watch.snapshot.map((r) => toIoeventfd(r)),
-        revision: watch.revision.toString(),
-      });
-      streams.add(call);
+      const since = BigInt(call.request.sinceRevision || "0");
+      let unsubscribe = () => {};
+      let stopped = false;
       const stop = () => {
-        watch.unsubscribe();
+        stopped = true;
+        unsubscribe();
+        stream.close();
         streams.delete(call);
       };
+      const stream = new WatchStream(call, eventSize, stop);
       call.on("cancelled", stop);
       call.on("close", stop);
       call.on("error", stop);
+      const watch = await registry.watch(
+        filter,
+        (event) => stream.send(toEvent(event)),
+        since > 0n ? since : undefined,
+      );
+      unsubscribe = watch.unsubscribe;
+      if (stopped) return unsubscribe(); // the client left while the watch was set up
+      streams.add(call);
+      if (watch.snapshot === null) {
+        stream.send({ type: "RESUMED", snapshot: [], revision: since.toString() });
+        for (const event of watch.missed) stream.send(toEvent(event));
+      } else {
+        stream.send({
+          type: "SNAPSHOT",
+          snapshot: watch.snapshot.map((r) => toIoeventfd(r)),
+          revision: watch.revision.toString(),
+        });
+      }
     },
   };
   const endStreams = () => {

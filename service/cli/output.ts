@@ -99,13 +99,17 @@ export function describeDevice(d: Device__Output): string {
       hex(d.msix.pba?.offset ?? 0)
     } (${d.msix.pba?.length} bytes)`
     : "MSI-X: none";
-  return [...lines, "", bars, msix, `memory decode: ${d.memoryDecode ? "on" : "off"}`].join("\n");
+  const numa = `NUMA node: ${d.numaNode < 0 ? "unknown" : d.numaNode}`;
+  const iommu = `IOMMU group: ${d.iommuGroup < 0 ? "none" : d.iommuGroup}`;
+  return [...lines, "", bars, msix, `memory decode: ${d.memoryDecode ? "on" : "off"}`, numa, iommu]
+    .join("\n");
 }
 
 export function eventLine(e: IoeventfdEvent__Output): string {
   if (e.type === "SNAPSHOT") {
     return `SNAPSHOT ${e.snapshot.length} ioeventfds (revision ${e.revision})`;
   }
+  if (e.type === "RESUMED") return `RESUMED after revision ${e.revision}`;
   const i = e.ioeventfd!;
   const cause = e.type === "REMOVED" ? ` cause=${e.cause}` : "";
   return `${e.type} ${i.id} owner=${i.owner} ${i.spec?.device} bar${i.spec?.bar}+${

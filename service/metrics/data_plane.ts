@@ -20,7 +20,8 @@ export interface DataPlaneSnapshot {
 /** The part of the registry the metrics follow: a snapshot, then every change. */
 export interface WatchableRegistry {
   watch(filter: WatchFilter, listener: (event: RegistryEvent) => void): Promise<{
-    snapshot: Registration[];
+    /** Without a resume revision, always the full snapshot. */
+    snapshot: Registration[] | null;
     unsubscribe: () => void;
   }>;
 }
@@ -210,7 +211,7 @@ export class DataPlaneMetrics {
     this.#unsubscribe?.();
     // The registry answers at a commit boundary (group commit), so nothing is seen twice.
     const watch = await registry.watch({}, (event) => this.#onEvent(event));
-    for (const r of watch.snapshot) this.#add(r);
+    for (const r of watch.snapshot ?? []) this.#add(r);
     this.#unsubscribe = watch.unsubscribe;
   }
 

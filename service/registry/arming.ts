@@ -60,7 +60,7 @@ export class Arming {
       });
     } catch (err) {
       if (err instanceof Rejection) throw err;
-      throw rejectionOf("arm", err, at, `${at}source`);
+      throw rejectionOf(vfio !== null ? "arm-vfio" : "arm", err, at, `${at}source`);
     }
   }
 

@@ -7,9 +7,12 @@ import { type Reason, Rejection } from "../rejection/rejection.ts";
 
 /**
  * source: taking the eventfd (acquireSource). vfio: taking the VMM's VFIO device fd.
- * arm: handing both to the data plane (register / registerVfio).
+ * arm: handing them to the data plane (register). arm-vfio: the same for a VFIO device
+ * (registerVfio), where the kernel or the VFIO region may still refuse. For a sysfs BAR every
+ * such rule was checked before arming, so any other refusal there is an engine failure (the
+ * agent's view of the device was wrong).
  */
-export type Stage = "source" | "vfio" | "arm";
+export type Stage = "source" | "vfio" | "arm" | "arm-vfio";
 
 interface Refusal {
   reason: Reason;
@@ -62,6 +65,13 @@ const TABLE: Record<Stage, Partial<Record<ErrnoName, Refusal>>> = {
       field: "source",
       message: "the source process exited while the ioeventfd was being armed",
     },
+  },
+  "arm-vfio": {
+    ESRCH: {
+      reason: "SOURCE_PROCESS_GONE",
+      field: "source",
+      message: "the source process exited while the ioeventfd was being armed",
+    },
     EEXIST: {
       reason: "DUPLICATE",
       field: "offset",
@@ -71,7 +81,7 @@ const TABLE: Record<Stage, Partial<Record<ErrnoName, Refusal>>> = {
     ERANGE: {
       reason: "OUT_OF_BAR",
       field: "offset",
-      message: "the write is beyond the device's BAR region",
+      message: "the write is beyond the device's VFIO BAR region",
     },
     EOPNOTSUPP: {
       reason: "BAR_NOT_MAPPABLE",

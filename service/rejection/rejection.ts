@@ -45,6 +45,7 @@ export const REASONS = {
   RATE_LIMITED: "RESOURCE_EXHAUSTED",
   VFIO_DEVICE_INVALID: "FAILED_PRECONDITION",
   JOURNAL_UNAVAILABLE: "UNAVAILABLE",
+  WATCH_TOO_SLOW: "RESOURCE_EXHAUSTED",
 } as const satisfies Record<string, StatusCode>;
 
 export type Reason = keyof typeof REASONS;

@@ -1,7 +1,7 @@
 // ioeventctl as a person or a pipeline uses it: a separate process, its output and its
 // exit codes, against a real agent.
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GPU, startAgent, tempDir } from "../support/agent.ts";
 import { ctl } from "../support/ioeventctl.ts";
@@ -138,6 +138,13 @@ Deno.test("ioeventctl: unreachable agent exits 3; sim create writes a sysfs-shap
   for (
     const f of ["config", "resource", "resource0", "vendor", "driver", "iommu_group", "numa_node"]
   ) {
-    assert.ok(existsSync(join(dir, "sys", "bus", "pci", "devices", "0000:66:00.0", f)), f);
+    assert.ok(existsSync(join(dir, "sys", "bus", "pci", "devices", "0000:68:00.0", f)), f);
+  }
+  // Never at the address of a real device of this host (when it has any).
+  const real = readdirSync("/sys/bus/pci/devices")[0];
+  if (real) {
+    const clash = await ctl("unused", "sim", "create", join(dir, "sys"), "--device", real);
+    assert.equal(clash.code, 2);
+    assert.match(clash.err, /real PCI device/);
   }
 });

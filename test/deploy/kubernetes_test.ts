@@ -261,10 +261,10 @@ Deno.test(
     const COUNT = 64;
     const tmp = tempDir("ioeventd-ds-ready-");
     const ip = "127.0.0.9";
-    // Simulated devices instead of --no-simulate: the only way to journal ioeventfds here.
+    // --simulate instead of --no-simulate: the only way to journal ioeventfds here.
     assert.ok(container.args.includes("--no-simulate"));
     const args = rewriteArgs(
-      container.args.filter((a) => a !== "--no-simulate"),
+      container.args.map((a) => a === "--no-simulate" ? "--simulate" : a),
       rewrites(tmp, ip),
     );
     const socket = args.find((a) => a.startsWith("--listen=unix:"))!.slice("--listen=".length);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { Logger } from "../../service/log.ts";
 import { join } from "node:path";
 import { Inventory, type InventoryChange } from "../../service/devices/inventory.ts";
 import { encodeMsixCapabilityBody } from "../../service/devices/msix.ts";
@@ -22,17 +23,10 @@ function inventoryOf(...paths: string[]): Inventory {
   });
 }
 
-async function captureWarnings<T>(
-  run: () => Promise<T>,
-): Promise<{ result: T; warnings: string[] }> {
-  const warnings: string[] = [];
-  const original = console.warn;
-  console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
-  try {
-    return { result: await run(), warnings };
-  } finally {
-    console.warn = original;
-  }
+/** A logger that keeps what the inventory reports. */
+function capturingLog(): { lines: Record<string, unknown>[]; log: Logger } {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, log: { log: (level, msg, fields) => lines.push({ level, msg, ...fields }) } };
 }
 
 Deno.test("first scan adds everything; an unchanged rescan reports nothing", async () => {
@@ -125,15 +119,27 @@ Deno.test("the same address in two roots: the first root wins, with a warning", 
       await createSimulatedDevice(first, GPU, "nvidia-gpu");
       await createSimulatedDevice(second, GPU, "nic");
       await createSimulatedDevice(second, NIC, "nic");
-      const inventory = inventoryOf(first, second);
-      const { result, warnings } = await captureWarnings(() => inventory.scan());
+      const { lines, log } = capturingLog();
+      const inventory = new Inventory({
+        roots: [first, second].map((path) => ({ path, simulated: true })),
+        policy: new DevicePolicy(),
+        log,
+      });
+      const result = await inventory.scan();
       assert.deepEqual(result.added, [GPU, NIC]);
       assert.equal(inventory.get(GPU)?.vendorId, 0x10de);
       assert.equal(inventory.get(GPU)?.sysfsPath, join(first, GPU));
-      assert.equal(warnings.length, 1);
-      assert.match(warnings[0], new RegExp(`${GPU} at ${join(second, GPU)} ignored`));
+      assert.equal(lines.length, 1);
+      assert.deepEqual(lines[0], {
+        level: "warn",
+        msg: "device ignored; already found",
+        address: GPU,
+        ignored: join(second, GPU),
+        found: join(first, GPU),
+      });
       // Not repeated on every periodic scan.
-      assert.deepEqual((await captureWarnings(() => inventory.scan())).warnings, []);
+      await inventory.scan();
+      assert.equal(lines.length, 1);
     });
   });
 });
@@ -157,11 +163,18 @@ Deno.test("real and simulated roots together keep the simulated flag per root", 
 });
 
 Deno.test("a missing root is a warning and no devices, not a failure", async () => {
-  const inventory = inventoryOf("/nonexistent/bus/pci/devices");
-  const { result, warnings } = await captureWarnings(() => inventory.scan());
+  const { lines, log } = capturingLog();
+  const inventory = new Inventory({
+    roots: [{ path: "/nonexistent/bus/pci/devices", simulated: true }],
+    policy: new DevicePolicy(),
+    log,
+  });
+  const result = await inventory.scan();
   assert.deepEqual(result, NO_CHANGE);
   assert.equal(inventory.list().length, 0);
-  assert.match(warnings.join("\n"), /cannot read \/nonexistent/);
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].msg, "cannot read a sysfs root");
+  assert.equal(lines[0].root, "/nonexistent/bus/pci/devices");
 });
 
 Deno.test("broken devices are listed with their problem and do not stop the scan", async () => {

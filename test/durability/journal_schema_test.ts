@@ -122,7 +122,12 @@ Deno.test(
 
       // Migrated in place: the new columns, NULL for the old row; and opening it again
       // (the migration finds nothing to do) replays the same.
-      assert.deepEqual(columns(path).slice(-3), ["vfio_pid", "vfio_fd", "vfio_start_time"]);
+      assert.deepEqual(columns(path).slice(-4), [
+        "vfio_pid",
+        "vfio_fd",
+        "vfio_start_time",
+        "backend",
+      ]);
       const db = new DatabaseSync(path);
       assert.deepEqual(
         { ...db.prepare("SELECT vfio_pid, vfio_fd, vfio_start_time FROM ioeventfds").get() },

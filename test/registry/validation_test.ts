@@ -245,7 +245,8 @@ Deno.test("validation: every combination of faults reports one violation per jud
     // A field that depends on a faulty one (the offset on the device, BAR or width) may be
     // unjudgeable; every other faulty field is reported, in order, once.
     const judgeable = want.filter((f) =>
-      f !== "spec.offset" || !want.some((w) => ["spec.device", "spec.bar", "spec.width"].includes(w))
+      f !== "spec.offset" ||
+      !want.some((w) => ["spec.device", "spec.bar", "spec.width"].includes(w))
     );
     for (const f of judgeable) assert.ok(got.includes(f), `mask ${mask}: ${f} missing in ${got}`);
     assert.equal(new Set(got).size, got.length, `mask ${mask}: a field twice`);

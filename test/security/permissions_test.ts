@@ -21,15 +21,26 @@ import { CLIENTS, POLICY, refusal, rotateServerCertificate, servedSerial } from 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** The flags between `deno run` and the script in deno.json's start task. */
-export function startTaskFlags(): string[] {
+function startTaskWords(): string[] {
   const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
     tasks: { start: { command: string } };
   };
   const words = deno.tasks.start.command.trim().split(/\s+/);
   assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
-  assert.equal(words[words.length - 1], "service/main.ts");
-  return words.slice(2, -1);
+  assert.ok(words.includes("service/main.ts"), "the start task runs service/main.ts");
+  return words;
+}
+
+/** The flags between `deno run` and the script in deno.json's start task. */
+export function startTaskFlags(): string[] {
+  const words = startTaskWords();
+  return words.slice(2, words.indexOf("service/main.ts"));
+}
+
+/** The agent's own arguments in the start task (after the script). */
+function startTaskArgs(): string[] {
+  const words = startTaskWords();
+  return words.slice(words.indexOf("service/main.ts") + 1);
 }
 
 interface Started {
@@ -40,7 +51,8 @@ interface Started {
 }
 
 function start(args: string[]): Started {
-  const child = spawn(Deno.execPath(), ["run", ...startTaskFlags(), "service/main.ts", ...args], {
+  const argv = ["run", ...startTaskFlags(), "service/main.ts", ...startTaskArgs(), ...args];
+  const child = spawn(Deno.execPath(), argv, {
     cwd: ROOT,
     stdio: ["ignore", "inherit", "pipe"],
     env: { ...Deno.env.toObject(), IOEVENTD_SYSFS_ROOTS: "" },

@@ -21,6 +21,7 @@ export function tempDir(prefix = "ioeventd-test-"): string {
 export function testConfig(stateDir: string, overrides: Partial<AgentConfig> = {}): AgentConfig {
   return {
     ...defaultConfig(stateDir),
+    simulate: true,
     sysfsRoots: [],
     metricsListen: "",
     rescanIntervalMs: 200,
@@ -89,6 +90,7 @@ export async function spawnAgent(stateDir: string, args: string[] = []): Promise
       stateDir,
       "--metrics-listen",
       "",
+      "--simulate",
       ...args,
     ],
     env: { IOEVENTD_SYSFS_ROOTS: "" },

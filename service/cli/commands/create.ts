@@ -15,6 +15,7 @@ interface CreateFlags extends KeyFlags {
   owner?: string;
   label?: string[];
   requestId?: string;
+  dryRun?: boolean;
 }
 
 export const create: CliCommand<CreateFlags> = {
@@ -33,7 +34,8 @@ export const create: CliCommand<CreateFlags> = {
       .option("--owner <owner>", "the VM or tenant it belongs to (required)")
       .option("--vfio-pid <n>", "the VMM holding the VFIO device fd (with --vfio-fd)")
       .option("--vfio-fd <n>", "its VFIO device fd: the kernel writes, else the VFIO BAR mmap")
-      .option("--request-id <id>", "makes a retried create idempotent");
+      .option("--request-id <id>", "makes a retried create idempotent")
+      .option("--dry-run", "check every rule on the agent (the source too); arm nothing");
     return labelOption(cmd, "k=v, repeatable");
   },
   async run(ctx) {
@@ -60,8 +62,10 @@ export const create: CliCommand<CreateFlags> = {
       spec,
       owner: f.owner!,
       requestId: f.requestId ?? "",
+      validateOnly: f.dryRun ?? false,
     });
-    print(ctx.out, renderTable(ioeventfdRows([created])), created);
+    const table = renderTable(ioeventfdRows([created]));
+    print(ctx.out, f.dryRun ? `${table}\n(dry run: accepted, nothing armed)` : table, created);
     return EXIT.OK;
   },
 };

@@ -8,10 +8,12 @@ export interface CreateIoeventfdRequest {
   'spec'?: (_ioeventd_v1_IoeventfdSpec | null);
   'owner'?: (string);
   'requestId'?: (string);
+  'validateOnly'?: (boolean);
 }
 
 export interface CreateIoeventfdRequest__Output {
   'spec': (_ioeventd_v1_IoeventfdSpec__Output | null);
   'owner': (string);
   'requestId': (string);
+  'validateOnly': (boolean);
 }

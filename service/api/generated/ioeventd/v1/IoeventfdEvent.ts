@@ -14,6 +14,7 @@ export const _ioeventd_v1_IoeventfdEvent_Type = {
   ADDED: 'ADDED',
   REMOVED: 'REMOVED',
   UPDATED: 'UPDATED',
+  RESUMED: 'RESUMED',
 } as const;
 
 export type _ioeventd_v1_IoeventfdEvent_Type =
@@ -27,6 +28,8 @@ export type _ioeventd_v1_IoeventfdEvent_Type =
   | 3
   | 'UPDATED'
   | 4
+  | 'RESUMED'
+  | 5
 
 export type _ioeventd_v1_IoeventfdEvent_Type__Output = typeof _ioeventd_v1_IoeventfdEvent_Type[keyof typeof _ioeventd_v1_IoeventfdEvent_Type]
 

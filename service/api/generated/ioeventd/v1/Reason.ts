@@ -31,6 +31,8 @@ export const Reason = {
   PERMISSION_DENIED: 'PERMISSION_DENIED',
   RATE_LIMITED: 'RATE_LIMITED',
   VFIO_DEVICE_INVALID: 'VFIO_DEVICE_INVALID',
+  JOURNAL_UNAVAILABLE: 'JOURNAL_UNAVAILABLE',
+  WATCH_TOO_SLOW: 'WATCH_TOO_SLOW',
 } as const;
 
 export type Reason =
@@ -90,5 +92,9 @@ export type Reason =
   | 26
   | 'VFIO_DEVICE_INVALID'
   | 27
+  | 'JOURNAL_UNAVAILABLE'
+  | 28
+  | 'WATCH_TOO_SLOW'
+  | 29
 
 export type Reason__Output = typeof Reason[keyof typeof Reason]
