@@ -3,7 +3,7 @@
 // standard `grpc-status-details-bin` trailer, so any gRPC client can read them.
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { RegistryError, type StatusCode } from "../registry/errors.ts";
+import { Rejection, type StatusCode } from "../rejection/rejection.ts";
 import { statusTypes } from "./proto.ts";
 
 export const ERROR_DOMAIN = "ioeventd.v1";
@@ -26,9 +26,9 @@ export function grpcCode(code: StatusCode): grpc.status {
 
 /** Any error thrown by a handler, as the ServiceError grpc-js sends. */
 export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  const e = err instanceof RegistryError
+  const e = err instanceof Rejection
     ? err
-    : new RegistryError("ENGINE_FAILURE", `internal error: ${(err as Error)?.message ?? err}`);
+    : new Rejection("ENGINE_FAILURE", `internal error: ${(err as Error)?.message ?? err}`);
   const { Status, ErrorInfo, BadRequest } = statusTypes();
   const any = (type: string, bytes: Uint8Array) => ({
     type_url: `type.googleapis.com/${type}`,

@@ -20,8 +20,10 @@ import { checkKeysFree, checkLimits, type RegistryLimits } from "./limits.ts";
 import { type Page, paginate } from "./pagination.ts";
 import { armPlan, checkSources, planReconcile } from "./reconcile.ts";
 import {
+  matches,
   newRegistration,
   type Registration,
+  type RegistryEvent,
   type RemovalCause,
   toRecord,
   type WatchFilter,
@@ -32,6 +34,7 @@ import { findBySelector, type Selector } from "./selector.ts";
 import { increment, RegistryCounters } from "./counters.ts";
 import { replayJournal, type ReplayReport } from "./replay.ts";
 import { Sources } from "./sources.ts";
+import { WatchHistory } from "./watch_history.ts";
 import {
   keyOf,
   type RawSpec,
@@ -85,6 +88,7 @@ export class Registry {
   readonly #sources: Sources;
   readonly #arming: Arming;
   readonly #plane: DataPlane;
+  readonly #history = new WatchHistory();
   #revision = 0n;
   #accepting = true;
 
@@ -110,6 +114,7 @@ export class Registry {
     });
     this.#sources = new Sources(plane);
     this.#arming = new Arming(plane, devices, this.#sources);
+    this.#commit.subscribe({}, (event) => this.#history.record(event));
   }
 
   /** Counters of every armed registration, by its nativeId. */
@@ -168,16 +173,31 @@ export class Registry {
 
   // ---- watch ----
 
-  /** A consistent snapshot and every later change, with no gap and no overlap. */
-  async watch(filter: WatchFilter, listener: Listener): Promise<{
-    snapshot: Registration[];
+  /**
+   * A consistent start and every later change, with no gap and no overlap. The start is a
+   * snapshot, or, when `sinceRevision` is given and every change after it is still held,
+   * those changes (`missed`, snapshot null).
+   */
+  async watch(filter: WatchFilter, listener: Listener, sinceRevision?: bigint): Promise<{
+    snapshot: Registration[] | null;
+    missed: RegistryEvent[];
     revision: bigint;
     unsubscribe: () => void;
   }> {
-    // Snapshot at a commit boundary: what is pending now arrives as events, not twice.
+    // At a commit boundary: what is pending now arrives as events, not twice.
     await this.#commit.settled();
     const unsubscribe = this.#commit.subscribe(filter, listener);
-    return { snapshot: this.all(filter), revision: this.#revision, unsubscribe };
+    const missed = sinceRevision === undefined
+      ? null
+      : this.#history.since(sinceRevision, this.#revision);
+    return missed === null
+      ? { snapshot: this.all(filter), missed: [], revision: this.#revision, unsubscribe }
+      : {
+        snapshot: null,
+        missed: missed.filter((e) => matches(e.registration, filter)),
+        revision: this.#revision,
+        unsubscribe,
+      };
   }
 
   /** Resolves when every change made so far is committed. */
