@@ -1,7 +1,9 @@
 // ioeventd: the agent's entry point. Configuration in service/config.ts; see README.md.
 import * as grpc from "@grpc/grpc-js";
 import { Agent } from "./agent.ts";
-import { type AgentConfig, ConfigError, parseCommandLine, usage } from "./config.ts";
+import { type AgentConfig, ConfigError } from "./config.ts";
+import { parseCommandLine } from "./config_loader.ts";
+import { usage } from "./settings.ts";
 import { consoleInto, stderrLogger as log } from "./log.ts";
 
 // One format on stderr: grpc-js's own messages become JSON lines of the log too.

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import type { TlsFiles } from "./fleet_connect.ts";
 import { DEFAULT_GRPC_PORT } from "./fleet_hosts.ts";
 import { parseSmallNumber } from "./numbers.ts";
-import { didYouMean } from "./suggest.ts";
+import { didYouMean } from "../did_you_mean.ts";
 
 export const FLEET_COMMANDS = ["info", "health", "list", "watch", "rollout-gate"] as const;
 export type FleetCommand = typeof FLEET_COMMANDS[number];

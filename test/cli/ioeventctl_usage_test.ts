@@ -103,10 +103,10 @@ Deno.test("ioeventctl: per-command help, and 'did you mean' for a typo", async (
   assert.doesNotMatch(flag.err, /To specify a positional argument/, "not parseArgs' message");
   const fleetFlag = await run("fleet", "info", "--hostz", "a");
   assert.equal(fleetFlag.code, 2);
-  assert.match(fleetFlag.err, /unknown option --hostz \(did you mean --hosts\?\)/);
+  assert.match(fleetFlag.err, /unknown option --hostz \(did you mean "--hosts"\?\)/);
   const fleetCommand = await run("fleet", "inf", "--hosts", "a");
   assert.equal(fleetCommand.code, 2);
-  assert.match(fleetCommand.err, /unknown fleet command inf \(did you mean info\?\)/);
+  assert.match(fleetCommand.err, /unknown fleet command inf \(did you mean "info"\?\)/);
 });
 
 Deno.test("ioeventctl reconcile: a file's mistakes are named by their place, exit 2", async () => {

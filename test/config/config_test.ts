@@ -5,15 +5,10 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  ConfigError,
-  configTableRows,
-  defaultConfig,
-  didYouMean,
-  FLAGS,
-  KEYS,
-  parseCommandLine,
-} from "../../service/config.ts";
+import { ConfigError, defaultConfig } from "../../service/config.ts";
+import { parseCommandLine } from "../../service/config_loader.ts";
+import { didYouMean } from "../../service/did_you_mean.ts";
+import { configTableRows, FLAGS, KEYS } from "../../service/settings.ts";
 import { removeDir, tempDir } from "../support/agent.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

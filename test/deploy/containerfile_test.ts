@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadConfig } from "../../service/config.ts";
+import { loadConfig } from "../../service/config_loader.ts";
 import { nativeLibraryPath } from "../../service/native/engine.ts";
 import { removeDir, tempDir } from "../support/agent.ts";
 import {

@@ -1,6 +1,7 @@
 // deploy/README.md (the "Run a fleet" section of the README) names files, commands and flags
 // that exist: a renamed dashboard or option fails here, not in an operator's terminal.
 import assert from "node:assert/strict";
+import { FLAGS } from "../../service/settings.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FLEET_COMMANDS, FLEET_USAGE } from "../../service/cli/fleet_options.ts";
@@ -23,9 +24,7 @@ Deno.test("deploy README: every repository path it names exists", () => {
 Deno.test("deploy README: the fleet commands and flags it shows are the CLI's", () => {
   const shown = [...text.matchAll(/^\| `([a-z-]+)[ `]/gm)].map((m) => m[1]);
   assert.deepEqual(shown.sort(), [...FLEET_COMMANDS].sort());
-  const config = readFileSync(join(REPO, "service/config.ts"), "utf8");
-  // An agent flag is an option of loadConfig's parseArgs: `name: { type: …` or `"name": …`.
-  const agentFlag = (name: string) => new RegExp(`^\\s*"?${name}"?: \\{ type:`, "m").test(config);
+  const agentFlag = (name: string) => Object.hasOwn(FLAGS, name);
   // deno, cargo, git, systemctl and podman flags in the install and build commands.
   const tools = ["--allow-all", "--cached-only", "--frozen", "--entrypoint", "--build-arg"]
     .concat(["--short", "--manifest-path", "--release", "--now"]);

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { defaultConfig, loadConfig } from "../../service/config.ts";
+import { defaultConfig } from "../../service/config.ts";
+import { loadConfig } from "../../service/config_loader.ts";
 import { removeDir, tempDir } from "../support/agent.ts";
 import {
   agentArgs,

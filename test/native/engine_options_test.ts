@@ -1,7 +1,8 @@
 // The engine's sharding and pinning options as the agent takes them: flags, environment,
 // validation (service/config.ts), and what the engine then reports.
 import assert from "node:assert/strict";
-import { loadConfig, parseCpuList } from "../../service/config.ts";
+import { parseCpuList } from "../../service/config.ts";
+import { loadConfig } from "../../service/config_loader.ts";
 import { NativeEngine } from "../../service/native/engine.ts";
 import { tempDir } from "../support/agent.ts";
 
