@@ -20,6 +20,13 @@ import { LAYOUT } from "./abi_layout.ts";
 import { Errno, NativeError } from "./errno.ts";
 import { acquireVfioDevice, closeFd, kernelIoeventfd, processStartTime } from "./host.ts";
 import { check, cString, lib } from "./plugin.ts";
+import {
+  backendOf,
+  decodeRegisterBatch,
+  encodeRegisterBatch,
+  type NativeRegisterOutcome,
+  VFIO_MODES,
+} from "./register_batch.ts";
 
 // The port's types, for the modules that still import them from here.
 export type {
@@ -48,26 +55,12 @@ export {
   vfioRegionInfo,
 } from "./host.ts";
 export { nativeLibraryPath, pluginLayoutTable } from "./plugin.ts";
-
-/** A RegisterOutcome whose error is the plugin's errno (what registerMany returns). */
-export type NativeRegisterOutcome =
-  | Extract<RegisterOutcome, { ok: true }>
-  | { ok: false; error: NativeError };
+export type { NativeRegisterOutcome } from "./register_batch.ts";
 
 /** An UnregisterOutcome whose error is the plugin's errno (what unregisterMany returns). */
 export type NativeUnregisterOutcome =
   | Extract<UnregisterOutcome, { ok: true }>
   | { ok: false; error: NativeError };
-
-/** The ABI's VFIO mode numbers (= the backend codes; auto is 0). */
-const VFIO_MODES: Record<VfioMode, number> = { auto: 0, "vfio-mmap": 2, kernel: 3 };
-
-/** The backend of an ABI backend code (1, 2, 3). */
-function backendOf(code: number | bigint): Backend {
-  const b = BACKENDS[Number(code) - 1];
-  if (b === undefined) throw new Error(`unknown backend code ${code}`);
-  return b;
-}
 
 export type PollMode = "block" | "busy" | "adaptive";
 export const POLL_MODES: readonly PollMode[] = ["block", "busy", "adaptive"];
@@ -261,69 +254,18 @@ export class NativeEngine implements DataPlane {
   registerMany(
     requests: readonly (RegistrationRequest | VfioRegistrationRequest)[],
   ): NativeRegisterOutcome[] {
-    const w = LAYOUT.register;
-    const recs = new BigUint64Array(requests.length * w.len);
-    const encoder = new TextEncoder();
-    const paths = new Map<string, number>();
-    const chunks: Uint8Array[] = [];
-    let stringsLen = 0;
-    const u64 = (n: number) => BigInt.asUintN(64, BigInt(n));
-    requests.forEach((r, i) => {
-      const at = i * w.len;
-      if ("vfioFd" in r) {
-        const mode = VFIO_MODES[r.mode];
-        if (mode === undefined) throw new Error(`unknown VFIO mode ${r.mode}`);
-        recs[at + w.kind] = 2n;
-        recs[at + w.path_or_device] = u64(r.vfioFd);
-        recs[at + w.region] = u64(r.bar);
-        recs[at + w.mode] = BigInt(mode);
-      } else {
-        let offset = paths.get(r.barPath);
-        if (offset === undefined) {
-          const bytes = encoder.encode(r.barPath + "\0");
-          offset = stringsLen;
-          paths.set(r.barPath, offset);
-          chunks.push(bytes);
-          stringsLen += bytes.length;
-        }
-        recs[at + w.kind] = 1n;
-        recs[at + w.path_or_device] = BigInt(offset);
-      }
-      recs[at + w.offset] = BigInt.asUintN(64, r.offset);
-      recs[at + w.width] = u64(r.width);
-      recs[at + w.data] = BigInt.asUintN(64, r.data);
-      recs[at + w.efd] = u64(r.fd);
-      recs[at + w.pid] = u64(r.pid);
-      recs[at + w.pid_start] = BigInt.asUintN(64, r.pidStart);
-    });
-    const strings = new Uint8Array(stringsLen);
-    let pos = 0;
-    for (const c of chunks) {
-      strings.set(c, pos);
-      pos += c.length;
-    }
+    const batch = encodeRegisterBatch(requests);
     check(
       "register_batch",
       lib().ioeventd_register_batch(
         this.#handle,
-        recs,
+        batch.recs,
         BigInt(requests.length),
-        strings,
-        BigInt(stringsLen),
+        batch.strings,
+        BigInt(batch.strings.length),
       ),
     );
-    return requests.map((_, i): NativeRegisterOutcome => {
-      const at = i * w.len;
-      const result = BigInt.asIntN(64, recs[at + w.result]);
-      if (result < 0n) return { ok: false, error: new NativeError("register", Number(-result)) };
-      const worker = recs[at + w.worker];
-      return {
-        ok: true,
-        id: result,
-        backend: backendOf(recs[at + w.backend]),
-        worker: worker === 0xffff_ffff_ffff_ffffn ? null : Number(worker),
-      };
-    });
+    return decodeRegisterBatch(batch.recs, requests.length);
   }
 
   unregister(id: bigint): RegistrationStats {

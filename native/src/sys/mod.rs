@@ -20,6 +20,7 @@ mod epoll;
 mod errno;
 mod fd;
 mod ffi;
+pub mod kvm;
 mod mmap;
 mod process;
 mod time;

@@ -9,6 +9,9 @@
 //!
 //! The control channel is in `control.rs`, the epoll user data (slot tokens) in
 //! `slot_token.rs`.
+//!
+//! Files: this one (the loop and the hot path), `shared.rs` (what the engine shares with
+//! the thread), `ops.rs` (applying control batches).
 
 // Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
 // is either range-checked before or a two's-complement reinterpretation the C ABI defines.
@@ -19,16 +22,18 @@
     clippy::cast_lossless
 )]
 
-use crate::control::{spin_allowed, REPLY_SPIN};
-pub(crate) use crate::control::{BatchResult, ControlOp, Op, Replier, Reply, Target, WatchedRef};
-use crate::slot_token::{self, token, MAX_SLOTS, TOKEN_CANARY, TOKEN_CONTROL};
-use crate::stats::WorkerStats;
+mod ops;
+mod shared;
+
+pub(crate) use crate::control::{BatchResult, ControlOp, Op, Target, WatchedRef};
+pub(crate) use shared::WorkerShared;
+
+use crate::slot_token::{self, TOKEN_CANARY, TOKEN_CONTROL};
 use crate::sys::{self, EpollEvent, Errno, SysResult};
-use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -63,98 +68,6 @@ impl PollMode {
             PollMode::Busy => 1,
             PollMode::Adaptive => 2,
         }
-    }
-}
-
-/// The dispatch-latency probe of one worker.
-pub(crate) struct Canary {
-    pub efd: OwnedFd,
-    /// CLOCK_MONOTONIC ns of the outstanding signal, 0 when none.
-    pub sent_ns: AtomicU64,
-}
-
-/// State shared between a worker thread and the engine.
-pub(crate) struct WorkerShared {
-    queue: Mutex<VecDeque<ControlOp>>,
-    control_efd: OwnedFd,
-    pub canary: Canary,
-    pub stats: WorkerStats,
-    pub running: AtomicBool,
-}
-
-impl WorkerShared {
-    pub fn new() -> SysResult<WorkerShared> {
-        Ok(WorkerShared {
-            queue: Mutex::new(VecDeque::new()),
-            control_efd: sys::eventfd(0, sys::EFD_NONBLOCK | sys::EFD_CLOEXEC)?,
-            canary: Canary {
-                efd: sys::eventfd(0, sys::EFD_NONBLOCK | sys::EFD_CLOEXEC)?,
-                sent_ns: AtomicU64::new(0),
-            },
-            stats: WorkerStats::default(),
-            running: AtomicBool::new(false),
-        })
-    }
-
-    /// Queues an operation and wakes the worker.
-    pub fn send(&self, op: ControlOp) -> SysResult<()> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(op);
-        sys::write_u64(self.control_efd.as_raw_fd(), 1)
-    }
-
-    /// Queues a batch and wakes the worker; [`WorkerShared::wait`] collects the answer, so
-    /// that a caller can hand batches to several workers before waiting for any.
-    pub fn submit(&self, ops: Vec<Op>) -> SysResult<Arc<Reply>> {
-        if !self.running.load(Ordering::Acquire) {
-            return Err(Errno::EBADF);
-        }
-        let reply = Reply::new();
-        self.send(ControlOp::Batch(ops, Replier(Some(reply.clone()))))?;
-        Ok(reply)
-    }
-
-    /// Waits for the answer to a submitted batch: spins on its `done` flag for up to
-    /// [`REPLY_SPIN`], then sleeps on its condvar. `EBADF` when the worker is gone.
-    pub fn wait(&self, reply: &Reply) -> SysResult<BatchResult> {
-        if spin_allowed() {
-            let t0 = Instant::now();
-            'spin: loop {
-                for _ in 0..64 {
-                    if reply.done.load(Ordering::Acquire) {
-                        break 'spin;
-                    }
-                    std::hint::spin_loop();
-                }
-                if t0.elapsed() >= REPLY_SPIN {
-                    break;
-                }
-            }
-        }
-        let mut g = reply.value.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(v) = g.take() {
-                return v;
-            }
-            let (next, timeout) = reply
-                .cv
-                .wait_timeout(g, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner());
-            g = next;
-            // A worker that died never answers; its queued batch is simply left behind.
-            if timeout.timed_out() && !self.running.load(Ordering::Acquire) && g.is_none() {
-                return Err(Errno::EBADF);
-            }
-        }
-    }
-
-    fn pop(&self) -> Option<ControlOp> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
     }
 }
 
@@ -344,110 +257,5 @@ impl Worker {
             let now = sys::monotonic_ns();
             self.shared.stats.dispatch.record(now.saturating_sub(sent));
         }
-    }
-
-    /// Processes every queued control operation; true when asked to stop.
-    fn process_control(&mut self) -> bool {
-        // Drain the eventfd first: an op queued after this read comes with a new signal.
-        let _ = sys::read_u64(self.shared.control_efd.as_raw_fd());
-        while let Some(op) = self.shared.pop() {
-            match op {
-                ControlOp::Batch(ops, reply) => {
-                    let results = self.apply(ops);
-                    reply.send(results);
-                }
-                ControlOp::Stop => return true,
-            }
-        }
-        false
-    }
-
-    fn apply(&mut self, ops: Vec<Op>) -> BatchResult {
-        let mut results: BatchResult = Vec::with_capacity(ops.len());
-        for op in ops {
-            let r = match op {
-                Op::Watch { efd, target } => self.watch(efd, target),
-                Op::Attach { to, target } => {
-                    let token = match to {
-                        WatchedRef::Token(t) => Ok(t),
-                        // The watch it depends on failed: so does the attach.
-                        WatchedRef::Item(k) => {
-                            results.get(k).copied().unwrap_or(Err(Errno::EINVAL))
-                        }
-                    };
-                    token.and_then(|t| self.attach(t, target).map(|()| t))
-                }
-                Op::Detach { token, id } => self.detach(token, id),
-            };
-            results.push(r);
-        }
-        results
-    }
-
-    fn slot_mut(&mut self, token: u64) -> SysResult<&mut Slot> {
-        let (index, generation) = (slot_token::index(token), slot_token::generation(token));
-        match self.slots.get_mut(index) {
-            Some(s) if s.generation == generation && s.watched.is_some() => Ok(s),
-            _ => Err(Errno::ENOENT),
-        }
-    }
-
-    fn watch(&mut self, efd: RawFd, target: Target) -> SysResult<u64> {
-        let index = match self.free.pop() {
-            Some(i) => i as usize,
-            None if self.slots.len() < MAX_SLOTS => {
-                self.slots.push(Slot::default());
-                self.slots.len() - 1
-            }
-            None => return Err(Errno::ENOMEM),
-        };
-        let slot = &mut self.slots[index];
-        let t = token(index as u32, slot.generation);
-        // Level-triggered: a counter that is already non-zero is served at once.
-        if let Err(e) = sys::epoll_add(self.epfd.as_raw_fd(), efd, sys::EPOLLIN, t) {
-            self.free.push(index as u32);
-            return Err(e);
-        }
-        slot.watched = Some(WatchedEventfd {
-            efd: sys::own_fd(efd),
-            nonblocking: sys::is_nonblocking(efd).unwrap_or(false),
-            targets: vec![target],
-        });
-        Ok(t)
-    }
-
-    fn attach(&mut self, token: u64, target: Target) -> SysResult<()> {
-        let slot = self.slot_mut(token)?;
-        if let Some(src) = &mut slot.watched {
-            src.targets.push(target);
-        }
-        Ok(())
-    }
-
-    fn detach(&mut self, token: u64, id: u64) -> SysResult<u64> {
-        let index = (token & 0xFFFF_FFFF) as u32;
-        let epfd = self.epfd.as_raw_fd();
-        let slot = self.slot_mut(token)?;
-        let Some(src) = &mut slot.watched else {
-            return Err(Errno::ENOENT);
-        };
-        let at = src
-            .targets
-            .iter()
-            .position(|t| t.id == id)
-            .ok_or(Errno::ENOENT)?;
-        // Drops this target's reference to its BAR.
-        drop(src.targets.remove(at));
-        if !src.targets.is_empty() {
-            return Ok(0);
-        }
-        if let Some(src) = slot.watched.take() {
-            let _ = sys::epoll_del(epfd, src.efd.as_raw_fd());
-            // Closes the eventfd.
-            drop(src);
-        }
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(index);
-        Ok(1)
     }
 }
