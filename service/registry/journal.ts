@@ -7,7 +7,7 @@
 //
 // Damage is never silent: the journal keeps, in the same transaction as the changes, its
 // commit sequence and the registry's revision (table `meta`), and after each commit writes a
-// sibling marker (`<journal>.marker`, atomically: write, fsync, rename) with that sequence
+// sibling marker (`<journal>.marker`, atomically: write, rename) with that sequence
 // and the number of registrations. At open, a marker that says more than the journal holds
 // (the journal missing, emptied, rolled back to an older copy, or a WAL that lost commits)
 // or a failed `PRAGMA quick_check` refuses the open with one line (JournalDamaged) naming
@@ -21,7 +21,6 @@ import {
   chmodSync,
   closeSync,
   existsSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -175,6 +174,7 @@ function readMarker(path: string): JournalMarker | null {
     if ((err as { code?: string }).code === "ENOENT") return null;
     throw new JournalDamaged(`journal marker ${path} cannot be read: ${err}`);
   }
+  if (text.trim() === "") return null; // a power loss before the rename reached the disk
   try {
     const m = JSON.parse(text) as JournalMarker;
     if (
@@ -188,13 +188,16 @@ function readMarker(path: string): JournalMarker | null {
   );
 }
 
-/** write, fsync, rename: the marker is either the old one or the new one, never torn. */
+/**
+ * write, rename: readers see the old marker or the new one, never a torn one. Not fsync'd
+ * (that would double the cost of a commit): after a power loss the marker may lag the
+ * journal, which open accepts, or be empty, which open takes as no marker.
+ */
 function writeMarker(path: string, marker: JournalMarker): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, "w", 0o600);
   try {
     writeSync(fd, JSON.stringify(marker) + "\n");
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
