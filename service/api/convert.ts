@@ -44,6 +44,7 @@ export function toIoeventfd(r: Registration, stats?: RegistrationStats): Ioevent
       : null,
     requestId: r.requestId,
     vfioDeviceStartTime: (r.vfioStartTime ?? 0n).toString(),
+    orphanCause: r.state === "ORPHANED" ? r.orphanCause ?? "" : "",
   };
 }
 

@@ -31,6 +31,16 @@ export interface SimulatedDeviceOptions {
   numaNode?: number;
   /** Default "vfio-pci"; null leaves the device unbound. */
   driver?: string | null;
+  /**
+   * Moves the MSI-X vector table to this offset of its BAR (a device that changes under its
+   * ioeventfds, for the tests of re-validation).
+   */
+  msixTableOffset?: number;
+  /**
+   * BAR lengths as the resource table reports them, by index (the resourceN files keep their
+   * size: a mapped file is never truncated under a running engine).
+   */
+  reportedBarLengths?: Record<number, number>;
 }
 
 /** Addresses of the devices createSimulatedHost makes. */
@@ -269,6 +279,17 @@ export async function createSimulatedDevice(
   await assertNotRealSysfs(layout.devices);
   const name = canonical(address);
   const spec = profile === "nvidia-gpu" ? nvidiaGpu(name) : nic(name);
+  if (options.msixTableOffset !== undefined) {
+    spec.msix = { ...spec.msix, tableOffset: options.msixTableOffset };
+    spec.capabilities = spec.capabilities.map((c) =>
+      c.id === MSIX_CAPABILITY_ID ? msixCapability(c.offset, spec.msix) : c
+    );
+  }
+  const fileLengths = spec.bars.map((b) => b?.length);
+  for (const [index, length] of Object.entries(options.reportedBarLengths ?? {})) {
+    const bar = spec.bars[Number(index)];
+    if (bar) spec.bars[Number(index)] = { ...bar, length };
+  }
   const dir = join(layout.devices, name);
   const parts = parsePciAddress(name)!;
   const iommuGroup = options.iommuGroup ?? ((parts.bus << 8) | (parts.device << 3) | parts.fn);
@@ -295,9 +316,10 @@ export async function createSimulatedDevice(
       await Deno.remove(path).catch(() => {});
       continue;
     }
-    // Sparse: the length is set, no byte is written, so a 256 MiB BAR costs no disk.
+    // Sparse: the length is set, no byte is written, so a 256 MiB BAR costs no disk. Never
+    // shrunk: an engine may have it mapped.
     using file = await Deno.open(path, { create: true, write: true });
-    await file.truncate(bar.length);
+    if ((await file.stat()).size < fileLengths[index]!) await file.truncate(fileLengths[index]!);
   }
 
   const groupDir = join(layout.iommuGroups, String(iommuGroup));

@@ -25,6 +25,11 @@ export interface Registration {
   vfioStartTime: bigint;
   /** The data plane's id while armed; null when orphaned. */
   nativeId: bigint | null;
+  /**
+   * Why it is ORPHANED: the device rule it no longer passes (DEVICE_NOT_FOUND,
+   * DEVICE_NOT_MANAGED, OUT_OF_BAR, OVERLAPS_MSIX_TABLE, …); absent while armed.
+   */
+  orphanCause?: string;
 }
 
 /**

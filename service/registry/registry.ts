@@ -37,6 +37,7 @@ import { Sources } from "./sources.ts";
 import { WatchHistory } from "./watch_history.ts";
 import {
   keyOf,
+  orphanCause,
   type RawSpec,
   sameSources,
   type Spec,
@@ -269,20 +270,26 @@ export class Registry {
   }
 
   /**
-   * Devices vanished or stopped being managed: their ioeventfds stop writing and become
-   * ORPHANED (reported, kept in the journal, removable with DeleteIoeventfd).
+   * Devices vanished, stopped being managed or changed (BARs, MSI-X layout): every armed
+   * ioeventfd on them is judged again against the device as it now is, and one that no longer
+   * passes stops writing (disarmed before its next write) and becomes ORPHANED, with the rule
+   * it fails as its cause (reported, kept in the journal, removable with DeleteIoeventfd).
    */
   devicesChanged(addresses: string[]): Registration[] {
     const orphaned: Registration[] = [];
     for (const address of addresses) {
-      if (this.devices.get(address)?.managed) continue;
       for (const r of this.#index.values()) {
-        if (r.spec.device === address && r.state === "ARMED") orphaned.push(r);
+        if (r.spec.device !== address || r.state !== "ARMED") continue;
+        const cause = orphanCause(r.spec, this.ctx);
+        if (cause !== null) {
+          r.orphanCause = cause;
+          orphaned.push(r);
+        }
       }
     }
     const finals = this.#arming.disarm(orphaned);
     for (const r of orphaned) {
-      // Not journaled: on restart, replay finds the device gone and orphans it again.
+      // Not journaled: on restart, replay judges the device again and orphans it again.
       r.state = "ORPHANED";
       this.counters.orphaned.total++;
       this.#commit.emit({

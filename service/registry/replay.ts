@@ -8,7 +8,13 @@ import type { AcquiredSource } from "./data_plane.ts";
 import type { JournalRecord } from "./journal.ts";
 import { fromRecord, type Registration } from "./registration.ts";
 import type { AcquiredVfio, Sources } from "./sources.ts";
-import { type RawSpec, type Spec, validateSpec, type ValidationContext } from "./validation.ts";
+import {
+  orphanCause,
+  type RawSpec,
+  validateShape,
+  validateSpec,
+  type ValidationContext,
+} from "./validation.ts";
 
 export interface ReplayReport {
   rearmed: number;
@@ -61,17 +67,19 @@ export function replayJournal(
   };
   for (const rec of records) {
     const raw = rawSpecOf(rec);
+    const shape = validateShape(raw, AT);
+    if (!shape.ok) {
+      dropped(rec, shape.violations[0].reason); // not a record this agent wrote
+      continue;
+    }
     const v = validateSpec(raw, ctx, AT);
     if (!v.ok) {
-      const reason = v.violations[0].reason;
-      if (reason === "DEVICE_NOT_FOUND" || reason === "DEVICE_NOT_MANAGED") {
-        // Kept as the journal had it, for the owner to see and delete.
-        const spec = { ...raw, device: rec.device, source: { pid: rec.pid, fd: rec.fd } } as Spec;
-        registrations.push(fromRecord(rec, spec, "ORPHANED", rec.backend, null));
-        report.orphaned.push(rec.id);
-      } else {
-        dropped(rec, reason);
-      }
+      // Its device is gone, unmanaged or changed: kept as the journal had it, for the owner
+      // to see and delete, with the rule it now fails.
+      const orphan = fromRecord(rec, shape.value, "ORPHANED", rec.backend, null);
+      orphan.orphanCause = orphanCause(shape.value, ctx) ?? v.violations[0].reason;
+      registrations.push(orphan);
+      report.orphaned.push(rec.id);
       continue;
     }
     const spec = v.value;

@@ -370,3 +370,26 @@ export function validateSpec(raw: RawSpec, ctx: ValidationContext, at = "spec.")
   if (violations.length > 0) return { ok: false, violations };
   return validateShape(raw, at);
 }
+
+/** The device rules: a spec that fails one of them has lost its device, not its shape. */
+const DEVICE_REASONS: ReadonlySet<Reason> = new Set([
+  "DEVICE_NOT_FOUND",
+  "DEVICE_NOT_MANAGED",
+  "BAR_NOT_MAPPABLE",
+  "WIDTH_UNSUPPORTED",
+  "OUT_OF_BAR",
+  "OVERLAPS_MSIX_TABLE",
+  "OVERLAPS_MSIX_PBA",
+]);
+
+/**
+ * Why an accepted spec may no longer be written, judged against the device as it is now: the
+ * first device rule it fails (e.g. OVERLAPS_MSIX_TABLE after the table moved onto it), or
+ * null when it still passes them all. Its shape was checked when it was accepted.
+ */
+export function orphanCause(spec: Spec, ctx: ValidationContext): Reason | null {
+  const raw: RawSpec = { ...spec };
+  const v = validateSpec(raw, ctx);
+  if (v.ok) return null;
+  return v.violations.find((x) => DEVICE_REASONS.has(x.reason))?.reason ?? v.violations[0].reason;
+}

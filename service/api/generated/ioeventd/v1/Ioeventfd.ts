@@ -38,6 +38,7 @@ export interface Ioeventfd {
   'lastTriggerTime'?: (_google_protobuf_Timestamp | null);
   'requestId'?: (string);
   'vfioDeviceStartTime'?: (number | string | Long);
+  'orphanCause'?: (string);
 }
 
 export interface Ioeventfd__Output {
@@ -54,4 +55,5 @@ export interface Ioeventfd__Output {
   'lastTriggerTime': (_google_protobuf_Timestamp__Output | null);
   'requestId': (string);
   'vfioDeviceStartTime': (string);
+  'orphanCause': (string);
 }
