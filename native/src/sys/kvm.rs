@@ -274,7 +274,13 @@ impl Vm {
     /// `KVM_IOEVENTFD`: a guest MMIO write of `len` bytes (0, 1, 2, 4 or 8) at guest-physical
     /// `addr` — with `datamatch`, only of that value — signals `efd` inside the kernel; the
     /// vCPU does not exit. `EEXIST` for an exact duplicate.
-    pub fn ioeventfd(&self, addr: u64, len: u32, efd: RawFd, datamatch: Option<u64>) -> SysResult<()> {
+    pub fn ioeventfd(
+        &self,
+        addr: u64,
+        len: u32,
+        efd: RawFd,
+        datamatch: Option<u64>,
+    ) -> SysResult<()> {
         self.ioeventfd_raw(addr, len, efd, datamatch, false)
     }
 
@@ -297,7 +303,11 @@ impl Vm {
         datamatch: Option<u64>,
         deassign: bool,
     ) -> SysResult<()> {
-        let mut flags = if datamatch.is_some() { KVM_IOEVENTFD_FLAG_DATAMATCH } else { 0 };
+        let mut flags = if datamatch.is_some() {
+            KVM_IOEVENTFD_FLAG_DATAMATCH
+        } else {
+            0
+        };
         if deassign {
             flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
         }
@@ -312,7 +322,11 @@ impl Vm {
         // SAFETY: the kernel reads one `struct kvm_ioeventfd` (64 bytes) from the live local
         // `req` and writes nothing back; it takes its own reference to the eventfd.
         check(unsafe {
-            ffi::ioctl(self.fd.as_raw_fd(), KVM_IOEVENTFD, &req as *const IoeventfdRaw)
+            ffi::ioctl(
+                self.fd.as_raw_fd(),
+                KVM_IOEVENTFD,
+                &req as *const IoeventfdRaw,
+            )
         })
         .map(|_| ())
     }
@@ -320,9 +334,8 @@ impl Vm {
     /// `KVM_CREATE_VCPU(id)`, with its `kvm_run` mapping.
     pub fn create_vcpu(&self, id: u32) -> SysResult<Vcpu> {
         // SAFETY: integer argument (the vCPU id); the result is a new descriptor or -1.
-        let fd = new_fd(unsafe {
-            ffi::ioctl(self.fd.as_raw_fd(), KVM_CREATE_VCPU, c_ulong::from(id))
-        })?;
+        let fd =
+            new_fd(unsafe { ffi::ioctl(self.fd.as_raw_fd(), KVM_CREATE_VCPU, c_ulong::from(id)) })?;
         let run = Mmap::map_shared(fd.as_raw_fd(), self.run_size)?;
         if run.len() < RUN_EXIT_UNION + 256 {
             return Err(Errno::EINVAL);
@@ -416,7 +429,11 @@ impl Vcpu {
                 VcpuExit::Mmio {
                     addr,
                     len,
-                    data: if is_write { u64::from_le_bytes(bytes) } else { 0 },
+                    data: if is_write {
+                        u64::from_le_bytes(bytes)
+                    } else {
+                        0
+                    },
                     is_write,
                 }
             }
@@ -517,7 +534,7 @@ unsafe impl Sync for GuestMemory {}
 impl GuestMemory {
     /// `len` bytes of zeroed anonymous memory (`len` a non-zero multiple of 4096).
     pub fn anonymous(len: usize) -> SysResult<GuestMemory> {
-        if len == 0 || len % 4096 != 0 {
+        if len == 0 || !len.is_multiple_of(4096) {
             return Err(Errno::EINVAL);
         }
         // SAFETY: a fresh private anonymous mapping chosen by the kernel (addr NULL, fd -1);
@@ -546,7 +563,7 @@ impl GuestMemory {
     /// A shared read-write mapping of the first `len` bytes of the file `fd` (`len` a
     /// non-zero multiple of 4096).
     pub fn file(fd: RawFd, len: usize) -> SysResult<GuestMemory> {
-        if len == 0 || len % 4096 != 0 {
+        if len == 0 || !len.is_multiple_of(4096) {
             return Err(Errno::EINVAL);
         }
         let map = Mmap::map_shared(fd, len)?;
@@ -575,7 +592,7 @@ impl GuestMemory {
 
     /// Whether `[offset, offset + width)` is inside, and naturally aligned for `width`.
     fn check(&self, offset: usize, width: usize) -> SysResult<()> {
-        let aligned = matches!(width, 1 | 2 | 4 | 8) && offset % width == 0;
+        let aligned = matches!(width, 1 | 2 | 4 | 8) && offset.is_multiple_of(width);
         if !aligned || offset.checked_add(width).is_none_or(|end| end > self.len) {
             return Err(Errno::EINVAL);
         }
@@ -620,7 +637,10 @@ impl GuestMemory {
 
     /// Copies `bytes` to `offset` (byte by byte, volatile): loading guest code.
     pub fn write_bytes(&self, offset: usize, bytes: &[u8]) -> SysResult<()> {
-        if offset.checked_add(bytes.len()).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > self.len)
+        {
             return Err(Errno::EINVAL);
         }
         for (i, b) in bytes.iter().enumerate() {
