@@ -37,9 +37,13 @@ function prepareUnixSocket(address: string): void {
   if (Buffer.byteLength(path) >= UNIX_PATH_MAX) {
     throw new Error(`socket path ${path} is longer than ${UNIX_PATH_MAX - 1} bytes`);
   }
-  // Only the agent's user may reach the socket's directory.
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  Deno.chmodSync(dirname(path), 0o700);
+  // A directory the agent creates is its own: only its user may reach it. One it was given
+  // (a shared /run/…, a 1777 directory) keeps its mode: the socket itself is made 0600.
+  const dir = dirname(path);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.chmodSync(dir, 0o700); // the umask may have taken bits off; never added any
+  }
   if (existsSync(path) && lstatSync(path).isSocket()) rmSync(path); // stale, from a crash
 }
 
@@ -232,7 +236,7 @@ export class Agent {
     for (const warning of security.warnings(config.listen)) log.log("warn", warning);
     await server.start();
     for (const address of config.listen) {
-      // The directory is already 0700; the socket itself too, in case it is ever moved.
+      // Only the agent's user may connect, whatever the directory's mode.
       if (address.startsWith("unix:")) Deno.chmodSync(address.replace(/^unix:(\/\/)?/, ""), 0o600);
     }
     agent.#onHangup = () => void agent!.reload();

@@ -41,6 +41,30 @@ Deno.test(
 );
 
 Deno.test(
+  "unix socket: a directory the agent was given keeps its mode (a 1777 one stays 1777)",
+  opts,
+  async () => {
+    const dir = tempDir();
+    const shared = join(dir, "shared");
+    try {
+      mkdirSync(shared);
+      Deno.chmodSync(shared, 0o1777);
+      const agent = await spawnAgent(dir, ["--listen", `unix://${join(shared, "agent.sock")}`]);
+      try {
+        assert.equal(lstatSync(shared).mode & 0o7777, 0o1777, "the given directory untouched");
+        assert.equal(mode(join(shared, "agent.sock")), 0o600, "the socket is the agent's only");
+      } finally {
+        agent.client.close();
+        agent.kill("SIGTERM");
+        await agent.exited;
+      }
+    } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+Deno.test(
   "unix socket: a path longer than sun_path is refused; a file that is not a socket is left alone",
   opts,
   async () => {
