@@ -165,7 +165,7 @@ Deno.test(
 
       // Every rule loaded, evaluated without error; recording rules return data.
       const rules = await prom.rules();
-      assert.equal(rules.length, 21);
+      assert.equal(rules.length, 22);
       await prom.waitFor(
         `count(instance:ioeventd_dispatch_slo_errors:ratio_rate6h)`,
         (v) => v === 1,
