@@ -310,6 +310,7 @@ export class Registry {
    */
   replay(): ReplayReport & { journalError: string | null } {
     this.#revision = this.journal.revision();
+    this.#history.startAt(this.#revision);
     const outcome = replayJournal(this.journal.all(), this.ctx, this.#sources, this.#arming);
     for (const r of outcome.registrations) this.#index.add(r);
     this.#commit.stage(...outcome.drop.map((id) => ({ remove: id })));

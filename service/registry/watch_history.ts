@@ -18,8 +18,18 @@ export class WatchHistory {
   readonly #events: { event: RegistryEvent; bytes: number }[] = [];
   #head = 0;
   #bytes = 0;
+  /** Every change after this revision is held (revisions may skip: an undone change). */
+  #floor = 0n;
 
   constructor(readonly maxEvents = HISTORY_EVENTS, readonly maxBytes = HISTORY_BYTES) {}
+
+  /** History starts at `revision` (the agent's, after its replay): nothing before is held. */
+  startAt(revision: bigint): void {
+    this.#events.length = 0;
+    this.#head = 0;
+    this.#bytes = 0;
+    this.#floor = revision;
+  }
 
   record(event: RegistryEvent): void {
     const bytes = approxBytes(event.registration);
@@ -30,6 +40,7 @@ export class WatchHistory {
       (this.#bytes > this.maxBytes && this.#events.length - this.#head > 1)
     ) {
       this.#bytes -= this.#events[this.#head].bytes;
+      this.#floor = this.#events[this.#head].event.revision;
       this.#head++;
     }
     // Compact now and then instead of shifting on every event.
@@ -44,14 +55,12 @@ export class WatchHistory {
    * (or `revision` is from after `current`, which no agent with this journal issued).
    */
   since(revision: bigint, current: bigint): RegistryEvent[] | null {
-    if (revision > current) return null;
-    if (revision === current) return [];
+    if (revision > current || revision < this.#floor) return null;
     const out: RegistryEvent[] = [];
     for (let i = this.#head; i < this.#events.length; i++) {
       const e = this.#events[i].event;
       if (e.revision > revision) out.push(e);
     }
-    // Complete only if the event right after `revision` is still here.
-    return out.length > 0 && out[0].revision === revision + 1n ? out : null;
+    return out;
   }
 }
