@@ -23,13 +23,22 @@ import {
   existsSync,
   mkdirSync,
   openSync,
-  readFileSync,
-  renameSync,
   statSync,
-  writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
 import { type Backend, BACKENDS } from "./data_plane.ts";
+import {
+  type Found,
+  inspect,
+  JournalDamaged,
+  type JournalMarker,
+  markerPath,
+  readMarker,
+  verify,
+  writeMarker,
+} from "./journal_integrity.ts";
+
+export { JournalDamaged, type JournalMarker, markerPath } from "./journal_integrity.ts";
 
 /** What is needed to rebuild a registration, and to refuse a reused PID or fd. */
 export interface JournalRecord {
@@ -122,29 +131,6 @@ function backendOf(value: string | null): Backend {
 /** The journal's own bookkeeping, written in the same transaction as the changes. */
 const META_SCHEMA = `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`;
 
-/** What the marker file holds: the journal as of its last commit. */
-export interface JournalMarker {
-  /** The journal's commit sequence (meta.commits), one more per committed transaction. */
-  commits: number;
-  /** The registry's revision as of that commit. */
-  revision: string;
-  /** Registrations (rows) in the journal after that commit. */
-  registrations: number;
-}
-
-/** The marker's path for a journal at `path`. */
-export function markerPath(path: string): string {
-  return `${path}.marker`;
-}
-
-/** The journal cannot be trusted: the agent refuses to start on it (see the README). */
-export class JournalDamaged extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "JournalDamaged";
-  }
-}
-
 /**
  * A short, bounded name for why SQLite failed (a metric label): SQLite's message for the
  * common causes (Deno's node:sqlite gives no error code, only the text).
@@ -164,44 +150,6 @@ export function journalFailureCause(err: unknown): string {
 function privateFile(path: string, create: boolean): void {
   if (create) closeSync(openSync(path, "a", 0o600));
   if (existsSync(path)) chmodSync(path, 0o600);
-}
-
-function readMarker(path: string): JournalMarker | null {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    if ((err as { code?: string }).code === "ENOENT") return null;
-    throw new JournalDamaged(`journal marker ${path} cannot be read: ${err}`);
-  }
-  if (text.trim() === "") return null; // a power loss before the rename reached the disk
-  try {
-    const m = JSON.parse(text) as JournalMarker;
-    if (
-      Number.isSafeInteger(m.commits) && Number.isSafeInteger(m.registrations) &&
-      typeof m.revision === "string" && /^\d+$/.test(m.revision)
-    ) return m;
-  } catch { /* reported below */ }
-  throw new JournalDamaged(
-    `journal marker ${path} is not valid (${JSON.stringify(text.slice(0, 80))}); ` +
-      `if the journal is known good, remove the marker and start again`,
-  );
-}
-
-/**
- * write, rename: readers see the old marker or the new one, never a torn one. Not fsync'd
- * (that would double the cost of a commit): after a power loss the marker may lag the
- * journal, which open accepts, or be empty, which open takes as no marker.
- */
-function writeMarker(path: string, marker: JournalMarker): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, JSON.stringify(marker) + "\n");
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
 
 /** Brings a journal written by an older agent up to the current schema (idempotent). */
@@ -231,59 +179,6 @@ function rollback(db: DatabaseSync): void {
   try {
     db.exec("ROLLBACK");
   } catch { /* the original error is what matters */ }
-}
-
-/** What a journal file holds, read before anything is written to it. */
-interface Found {
-  commits: number;
-  revision: bigint;
-  registrations: number;
-}
-
-function tableExists(db: DatabaseSync, name: string): boolean {
-  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !==
-    undefined;
-}
-
-function inspect(db: DatabaseSync, path: string): Found {
-  const check = db.prepare("PRAGMA quick_check").all() as { quick_check: string }[];
-  if (check.length !== 1 || check[0].quick_check !== "ok") {
-    const problems = check.slice(0, 3).map((c) => c.quick_check).join("; ");
-    throw new JournalDamaged(
-      `journal ${path} is damaged (quick_check: ${problems}); restore it from a backup, ` +
-        `or move it aside to start with an empty journal (every registration is then lost)`,
-    );
-  }
-  const meta = new Map<string, string>();
-  if (tableExists(db, "meta")) {
-    for (const row of db.prepare("SELECT key, value FROM meta").all() as Record<string, string>[]) {
-      meta.set(row.key, row.value);
-    }
-  }
-  const registrations = tableExists(db, "ioeventfds")
-    ? Number((db.prepare("SELECT COUNT(*) AS n FROM ioeventfds").get() as { n: number }).n)
-    : 0;
-  return {
-    commits: Number(meta.get("commits") ?? "0"),
-    revision: BigInt(meta.get("revision") ?? "0"),
-    registrations,
-  };
-}
-
-/** Refuses a journal that holds less than its marker says it did. */
-function verify(path: string, existed: boolean, found: Found, marker: JournalMarker): void {
-  const behind = found.commits < marker.commits;
-  const differs = found.commits === marker.commits && found.registrations !== marker.registrations;
-  if (!behind && !differs) return;
-  const what = !existed
-    ? "is missing or empty"
-    : `holds commit ${found.commits} with ${found.registrations} registrations`;
-  throw new JournalDamaged(
-    `journal ${path} ${what}, but its marker ${markerPath(path)} says commit ` +
-      `${marker.commits} with ${marker.registrations} registrations (revision ${marker.revision}): ` +
-      `the journal lost committed changes. Restore the journal (with its -wal) from a backup, ` +
-      `or, to run with what it holds and lose the rest, remove the marker and start again`,
-  );
 }
 
 export class Journal {

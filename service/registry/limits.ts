@@ -1,10 +1,10 @@
 // What may be added on top of what the registry holds: one ioeventfd per key (the kernel's
-// rule), and at most maxPerDevice per device and maxPerOwner per owner. Checked for a whole
+// rule), one per request_id, and at most maxPerDevice per device and maxPerOwner per owner. Checked for a whole
 // change at once (a reconcile adds and removes together), before anything is touched.
 import { Rejection } from "../rejection/rejection.ts";
 import type { Registration } from "./registration.ts";
 import type { RegistrationIndex } from "./registration_index.ts";
-import { keyOf, type Spec } from "./validation.ts";
+import { keyOf, sameSources, type Spec } from "./validation.ts";
 
 export interface RegistryLimits {
   maxPerDevice: number;
@@ -16,6 +16,27 @@ export interface Addition {
   spec: Spec;
   owner: string;
   at: string;
+}
+
+/**
+ * A create repeating `requestId`: the registration that request made (the same key and
+ * sources: the answer it had), or REQUEST_ID_REUSED for another spec; undefined if new.
+ */
+export function earlierRequest(
+  index: RegistrationIndex,
+  owner: string,
+  requestId: string,
+  spec: Spec,
+): Registration | undefined {
+  if (!requestId) return undefined;
+  const earlier = index.byRequestId(owner, requestId);
+  if (!earlier) return undefined;
+  if (keyOf(earlier.spec) === keyOf(spec) && sameSources(earlier.spec, spec)) return earlier;
+  throw Rejection.of([{
+    field: "request_id",
+    reason: "REQUEST_ID_REUSED",
+    description: `request_id ${requestId} was used for ${earlier.id} with a different spec`,
+  }], { existing_id: earlier.id });
 }
 
 /** DUPLICATE unless every key is free, or held by a registration the change removes. */

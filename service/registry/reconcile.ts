@@ -7,9 +7,41 @@ import { Rejection } from "../rejection/rejection.ts";
 import type { Arming } from "./arming.ts";
 import type { AcquiredSource, ArmedRegistration } from "./data_plane.ts";
 import type { Addition } from "./limits.ts";
-import type { Registration } from "./registration.ts";
+import { type ArmedIdentity, type Registration, wouldBe } from "./registration.ts";
 import type { AcquiredVfio, Sources } from "./sources.ts";
-import { keyOf, sameSources, type Spec } from "./validation.ts";
+import {
+  keyOf,
+  type RawSpec,
+  sameSources,
+  type Spec,
+  validateOwner,
+  validateSpec,
+  type ValidationContext,
+} from "./validation.ts";
+
+/** What ReconcileOwner answers: in a dry run, `added` holds the would-be entries (id ""). */
+export interface ReconcileResult {
+  added: Registration[];
+  kept: Registration[];
+  removed: Registration[];
+}
+
+/** The owner and every desired spec, validated; every violation of the request at once. */
+export function validateDesired(
+  owner: unknown,
+  desired: unknown,
+  ctx: ValidationContext,
+): { owner: string; specs: Spec[] } {
+  const violations = validateOwner(owner, "owner");
+  const specs: Spec[] = [];
+  (Array.isArray(desired) ? desired as RawSpec[] : []).forEach((raw, i) => {
+    const v = validateSpec(raw, ctx, `desired[${i}].`);
+    if (v.ok) specs.push(v.value);
+    else violations.push(...v.violations);
+  });
+  if (violations.length > 0) throw Rejection.of(violations);
+  return { owner: owner as string, specs };
+}
 
 export interface ReconcilePlan {
   owner: string;
@@ -53,6 +85,30 @@ export function planReconcile(
   const keptIds = new Set(plan.kept.map((r) => r.id));
   plan.toRemove = current.filter((r) => !keptIds.has(r.id));
   return plan;
+}
+
+/** What a dry run reports: the would-be additions, the kept entries with their new labels. */
+export function wouldReconcile(plan: ReconcilePlan, identities: CheckedSource[]): ReconcileResult {
+  const relabel = new Map(plan.relabel.map((l) => [l.registration, l.labels]));
+  return {
+    added: plan.toAdd.map(({ spec }, i) => wouldBe(plan.owner, "", spec, identities[i])),
+    kept: plan.kept.map((r) => {
+      const labels = relabel.get(r);
+      return labels ? { ...r, spec: { ...r.spec, labels } } : r;
+    }),
+    removed: plan.toRemove,
+  };
+}
+
+/** The identity an armed addition is recorded with. */
+export function armedIdentity(a: ArmedAddition): ArmedIdentity {
+  return {
+    nativeId: a.armed.id,
+    backend: a.armed.backend,
+    startTime: a.source.startTime,
+    eventfdId: a.source.eventfdId,
+    vfioStartTime: a.vfio?.startTime ?? 0n,
+  };
 }
 
 /** One addition of the plan, armed. */

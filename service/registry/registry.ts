@@ -5,7 +5,7 @@
 // (group_commit.ts), and only then are callers answered and watchers told. Handlers, replay
 // and the CLI's local checks share the same rules (validation.ts, limits.ts).
 import { normalizePciAddress } from "../devices/pci_address.ts";
-import { Rejection, type Violation } from "../rejection/rejection.ts";
+import { Rejection } from "../rejection/rejection.ts";
 import { Arming } from "./arming.ts";
 import type { DataPlane, RegistrationStats } from "./data_plane.ts";
 import type { DeviceSource } from "./device_source.ts";
@@ -16,9 +16,17 @@ import {
   type Listener,
 } from "./group_commit.ts";
 import type { Journal } from "./journal.ts";
-import { checkKeysFree, checkLimits, type RegistryLimits } from "./limits.ts";
+import { checkKeysFree, checkLimits, earlierRequest, type RegistryLimits } from "./limits.ts";
 import { type Page, paginate } from "./pagination.ts";
-import { armPlan, checkSources, planReconcile } from "./reconcile.ts";
+import {
+  armedIdentity,
+  armPlan,
+  checkSources,
+  planReconcile,
+  type ReconcileResult,
+  validateDesired,
+  wouldReconcile,
+} from "./reconcile.ts";
 import {
   matches,
   newRegistration,
@@ -39,11 +47,7 @@ import {
   keyOf,
   orphanCause,
   type RawSpec,
-  sameSources,
-  type Spec,
-  validateOwner,
-  validateRequestId,
-  validateSpec,
+  validateCreate,
   type ValidationContext,
 } from "./validation.ts";
 
@@ -74,12 +78,7 @@ export interface ListFilter extends WatchFilter {
   pageToken?: string;
 }
 
-export interface ReconcileResult {
-  /** Armed by the call; in a dry run, what would be (id ""). */
-  added: Registration[];
-  kept: Registration[];
-  removed: Registration[];
-}
+export type { ReconcileResult } from "./reconcile.ts";
 
 export class Registry {
   readonly counters = new RegistryCounters();
@@ -353,30 +352,9 @@ export class Registry {
     created: boolean;
   } {
     this.#requireAccepting();
-    // The spec's fields first, then owner and request_id: the order the proto documents.
-    const v = validateSpec(req.spec as RawSpec, this.ctx, "spec.");
-    const violations: Violation[] = [
-      ...(v.ok ? [] : v.violations),
-      ...validateOwner(req.owner, "owner"),
-      ...validateRequestId(req.requestId, "request_id"),
-    ];
-    if (violations.length > 0 || !v.ok) throw Rejection.of(violations);
-    const spec = v.value;
-    const owner = req.owner as string;
-    const requestId = (req.requestId as string | undefined) ?? "";
-
-    if (requestId) {
-      const earlier = this.#index.byRequestId(owner, requestId);
-      if (earlier) {
-        const same = keyOf(earlier.spec) === keyOf(spec) && sameSources(earlier.spec, spec);
-        if (same) return { registration: earlier, created: false };
-        throw Rejection.of([{
-          field: "request_id",
-          reason: "REQUEST_ID_REUSED",
-          description: `request_id ${requestId} was used for ${earlier.id} with a different spec`,
-        }], { existing_id: earlier.id });
-      }
-    }
+    const { spec, owner, requestId } = validateCreate(req, this.ctx);
+    const earlier = earlierRequest(this.#index, owner, requestId, spec);
+    if (earlier) return { registration: earlier, created: false };
     const addition = [{ spec, owner, at: "spec." }];
     checkKeysFree(this.#index, addition);
     checkLimits(this.#index, this.limits, addition);
@@ -399,46 +377,16 @@ export class Registry {
 
   #reconcile(req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean }): ReconcileResult {
     this.#requireAccepting();
-    const violations = validateOwner(req.owner, "owner");
-    if (violations.length > 0) throw Rejection.of(violations);
-    const owner = req.owner as string;
-    const desired = Array.isArray(req.desired) ? req.desired : [];
-    const specs: Spec[] = [];
-    desired.forEach((raw, i) => {
-      const v = validateSpec(raw, this.ctx, `desired[${i}].`);
-      if (v.ok) specs.push(v.value);
-      else violations.push(...v.violations);
-    });
-    if (violations.length > 0) throw Rejection.of(violations);
-
+    const { owner, specs } = validateDesired(req.owner, req.desired, this.ctx);
     const plan = planReconcile(owner, specs, this.all({ owner }));
     checkKeysFree(this.#index, plan.toAdd, new Set(plan.toRemove.map((r) => keyOf(r.spec))));
     checkLimits(this.#index, this.limits, plan.toAdd, plan.toRemove);
+    if (req.dryRun) return wouldReconcile(plan, checkSources(plan.toAdd, this.#sources));
 
-    if (req.dryRun) {
-      const identities = checkSources(plan.toAdd, this.#sources);
-      const wouldAdd = plan.toAdd.map(({ spec }, i) => wouldBe(owner, "", spec, identities[i]));
-      const relabel = new Map(plan.relabel.map((l) => [l.registration, l.labels]));
-      const kept = plan.kept.map((r) => {
-        const labels = relabel.get(r);
-        return labels ? { ...r, spec: { ...r.spec, labels } } : r;
-      });
-      return { added: wouldAdd, kept, removed: plan.toRemove };
-    }
-
-    const armed = armPlan(plan, this.#sources, this.#arming, (lost) => {
+    const added = armPlan(plan, this.#sources, this.#arming, (lost) => {
       // Gone meanwhile (its source or VMM exited): removed as it would have been.
       this.#remove([lost], "SOURCE_EXIT");
-    });
-    const added = armed.map(({ addition, armed, source, vfio }) =>
-      newRegistration(owner, "", addition.spec, {
-        nativeId: armed.id,
-        backend: armed.backend,
-        startTime: source.startTime,
-        eventfdId: source.eventfdId,
-        vfioStartTime: vfio?.startTime ?? 0n,
-      })
-    );
+    }).map((a) => newRegistration(owner, "", a.addition.spec, armedIdentity(a)));
     this.#remove(plan.toRemove, "RECONCILE");
     this.#add(added);
     for (const { registration, labels } of plan.relabel) {

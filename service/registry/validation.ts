@@ -4,7 +4,7 @@
 // the MSI-X PBA, data that does not fit the width).
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import type { PciDevice, Region } from "../devices/types.ts";
-import type { Reason, Violation } from "../rejection/rejection.ts";
+import { type Reason, Rejection, type Violation } from "../rejection/rejection.ts";
 
 export type Width = 1 | 2 | 4 | 8;
 export const WIDTHS: readonly Width[] = [1, 2, 4, 8];
@@ -392,4 +392,22 @@ export function orphanCause(spec: Spec, ctx: ValidationContext): Reason | null {
   const v = validateSpec(raw, ctx);
   if (v.ok) return null;
   return v.violations.find((x) => DEVICE_REASONS.has(x.reason))?.reason ?? v.violations[0].reason;
+}
+
+/**
+ * A CreateIoeventfd request: the spec's fields first, then owner and request_id (the order
+ * the proto documents), every violation at once.
+ */
+export function validateCreate(
+  req: { spec: unknown; owner: unknown; requestId?: unknown },
+  ctx: ValidationContext,
+): { spec: Spec; owner: string; requestId: string } {
+  const v = validateSpec(req.spec as RawSpec, ctx, "spec.");
+  const violations: Violation[] = [
+    ...(v.ok ? [] : v.violations),
+    ...validateOwner(req.owner, "owner"),
+    ...validateRequestId(req.requestId, "request_id"),
+  ];
+  if (violations.length > 0 || !v.ok) throw Rejection.of(violations);
+  return { spec: v.value, owner: req.owner as string, requestId: (req.requestId as string) ?? "" };
 }
