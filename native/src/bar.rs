@@ -8,13 +8,72 @@
 //! the table drops its own `Arc` when the last registration using the BAR is released, so
 //! the BAR is unmapped then.
 
-use crate::sys::{self, Errno, SysResult};
-use crate::vfio;
+use crate::sys::{self, Errno};
+use crate::vfio::{self, VfioError};
+use std::fmt;
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Why a BAR cannot be mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarError {
+    /// The file cannot be resolved or opened (its errno: `ENOENT`, `EACCES`, ...).
+    Open(Errno),
+    /// A zero-length file or a zero-size (absent) BAR region (`EINVAL`).
+    Empty,
+    /// Longer than the address space (`EINVAL`).
+    TooLarge,
+    /// The VFIO region cannot be mmapped: no `VFIO_REGION_INFO_FLAG_MMAP` (`EOPNOTSUPP`).
+    NotMappable,
+    /// The VFIO device or region lookup failed.
+    Vfio(VfioError),
+    /// `fstat`, `mmap` or `dup` failed.
+    Sys(Errno),
+}
+
+impl BarError {
+    /// The errno the C ABI reports.
+    pub fn errno(&self) -> Errno {
+        match self {
+            BarError::Open(e) | BarError::Sys(e) => *e,
+            BarError::Empty | BarError::TooLarge => Errno::EINVAL,
+            BarError::NotMappable => Errno::EOPNOTSUPP,
+            BarError::Vfio(e) => e.errno(),
+        }
+    }
+}
+
+impl From<BarError> for Errno {
+    fn from(e: BarError) -> Errno {
+        e.errno()
+    }
+}
+
+impl fmt::Display for BarError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BarError::Open(e) => write!(f, "cannot open the BAR: {e}"),
+            BarError::Empty => f.write_str("the BAR is empty"),
+            BarError::TooLarge => f.write_str("the BAR is larger than the address space"),
+            BarError::NotMappable => f.write_str("the VFIO region cannot be mmapped"),
+            BarError::Vfio(e) => write!(f, "VFIO: {e}"),
+            BarError::Sys(e) => write!(f, "system call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BarError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BarError::Open(e) | BarError::Sys(e) => Some(e),
+            BarError::Vfio(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Where a mapping comes from.
 pub enum Origin {
@@ -79,23 +138,28 @@ fn vfio_device_key(device: RawFd) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// The canonical form of `path` (a BAR is known by it).
+fn canonical(path: &Path) -> Result<PathBuf, BarError> {
+    std::fs::canonicalize(path).map_err(|e| BarError::Open(Errno::from_io(&e)))
+}
+
 impl Mapping {
     /// Opens `path` (`O_RDWR|O_SYNC|O_CLOEXEC`) and maps all of it. The descriptor is
-    /// closed once mapped. A zero-length file gives `EINVAL`.
-    pub fn open(path: &Path) -> SysResult<Arc<Mapping>> {
-        let path = std::fs::canonicalize(path).map_err(|e| Errno::from_io(&e))?;
+    /// closed once mapped. A zero-length file is [`BarError::Empty`].
+    pub fn open(path: &Path) -> Result<Arc<Mapping>, BarError> {
+        let path = canonical(path)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(sys::O_SYNC)
             .open(&path)
-            .map_err(|e| Errno::from_io(&e))?;
-        let st = sys::fstat(file.as_raw_fd())?;
-        let len = usize::try_from(st.size).map_err(|_| Errno::EINVAL)?;
+            .map_err(|e| BarError::Open(Errno::from_io(&e)))?;
+        let st = sys::fstat(file.as_raw_fd()).map_err(BarError::Sys)?;
+        let len = usize::try_from(st.size).map_err(|_| BarError::TooLarge)?;
         if len == 0 {
-            return Err(Errno::EINVAL);
+            return Err(BarError::Empty);
         }
-        let map = sys::Mmap::map_shared(file.as_raw_fd(), len)?;
+        let map = sys::Mmap::map_shared(file.as_raw_fd(), len).map_err(BarError::Sys)?;
         let device = fnv1a(&file_device_key(&path));
         Ok(Arc::new(Mapping {
             origin: Origin::File(path),
@@ -104,22 +168,22 @@ impl Mapping {
         }))
     }
 
-    /// Maps BAR region `region` (0..=5) of the VFIO device `device` whole. `EMEDIUMTYPE`
-    /// not a vfio-pci device, `EINVAL` region index beyond BAR5 or a zero-size (absent)
-    /// BAR, `EOPNOTSUPP` the region cannot be mmapped (no `VFIO_REGION_INFO_FLAG_MMAP`).
-    pub fn open_vfio(device: RawFd, region: u32) -> SysResult<Arc<Mapping>> {
-        vfio::check_device(device)?;
-        let info = vfio::bar_region(device, region)?;
+    /// Maps BAR region `region` (0..=5) of the VFIO device `device` whole. Not a vfio-pci
+    /// device or not a BAR: [`BarError::Vfio`]; a zero-size (absent) BAR:
+    /// [`BarError::Empty`]; no `VFIO_REGION_INFO_FLAG_MMAP`: [`BarError::NotMappable`].
+    pub fn open_vfio(device: RawFd, region: u32) -> Result<Arc<Mapping>, BarError> {
+        vfio::check_device(device).map_err(BarError::Vfio)?;
+        let info = vfio::bar_region(device, region).map_err(BarError::Vfio)?;
         if info.size == 0 {
-            return Err(Errno::EINVAL);
+            return Err(BarError::Empty);
         }
         if info.flags & vfio::REGION_FLAG_MMAP == 0 {
-            return Err(Errno::EOPNOTSUPP);
+            return Err(BarError::NotMappable);
         }
-        let len = usize::try_from(info.size).map_err(|_| Errno::EINVAL)?;
-        let map = sys::Mmap::map_shared_at(device, len, info.offset)?;
+        let len = usize::try_from(info.size).map_err(|_| BarError::TooLarge)?;
+        let map = sys::Mmap::map_shared_at(device, len, info.offset).map_err(BarError::Sys)?;
         let key = fnv1a(&vfio_device_key(device));
-        let device = sys::dup(device)?;
+        let device = sys::dup(device).map_err(BarError::Sys)?;
         Ok(Arc::new(Mapping {
             origin: Origin::Vfio {
                 device,
@@ -201,8 +265,8 @@ impl BarTable {
     fn take_or_insert(
         &self,
         found: impl Fn(&Mapping) -> bool,
-        open: impl FnOnce() -> SysResult<Arc<Mapping>>,
-    ) -> SysResult<Arc<Mapping>> {
+        open: impl FnOnce() -> Result<Arc<Mapping>, BarError>,
+    ) -> Result<Arc<Mapping>, BarError> {
         let mut entries = self.lock();
         if let Some(e) = entries.iter_mut().find(|e| found(&e.map)) {
             e.refs += 1;
@@ -217,8 +281,8 @@ impl BarTable {
     }
 
     /// Takes a reference on the mapping of `path`, mapping it if it is the first.
-    pub fn acquire(&self, path: &Path) -> SysResult<Arc<Mapping>> {
-        let canonical = std::fs::canonicalize(path).map_err(|e| Errno::from_io(&e))?;
+    pub fn acquire(&self, path: &Path) -> Result<Arc<Mapping>, BarError> {
+        let canonical = canonical(path)?;
         self.take_or_insert(
             |m| m.path() == Some(canonical.as_path()),
             || Mapping::open(&canonical),
@@ -227,7 +291,7 @@ impl BarTable {
 
     /// Takes a reference on the mapping of BAR region `region` of the VFIO device open as
     /// `device`, mapping it if it is the first.
-    pub fn acquire_vfio(&self, device: RawFd, region: u32) -> SysResult<Arc<Mapping>> {
+    pub fn acquire_vfio(&self, device: RawFd, region: u32) -> Result<Arc<Mapping>, BarError> {
         self.take_or_insert(
             |m| m.is_vfio(device, region),
             || Mapping::open_vfio(device, region),
@@ -323,7 +387,7 @@ mod tests {
         let f = std::fs::File::open(&p).unwrap();
         let t = BarTable::default();
         assert_eq!(
-            t.acquire_vfio(f.as_raw_fd(), 0).err(),
+            t.acquire_vfio(f.as_raw_fd(), 0).err().map(Errno::from),
             Some(Errno::EMEDIUMTYPE)
         );
         assert!(t.is_empty());
@@ -359,9 +423,9 @@ mod tests {
     fn zero_length_and_missing_files_are_errors() {
         let p = temp_file("empty", 0);
         let t = BarTable::default();
-        assert_eq!(t.acquire(&p).err(), Some(Errno::EINVAL));
+        assert_eq!(t.acquire(&p).err().map(Errno::from), Some(Errno::EINVAL));
         assert!(t.is_empty());
         std::fs::remove_file(&p).unwrap();
-        assert_eq!(t.acquire(&p).err(), Some(Errno::ENOENT));
+        assert_eq!(t.acquire(&p).err().map(Errno::from), Some(Errno::ENOENT));
     }
 }

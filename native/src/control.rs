@@ -5,16 +5,79 @@
 //! Protocol: (1) the engine pushes `ControlOp::Batch(ops, replier)` on the queue and
 //! signals the control eventfd; (2) the worker, woken, drains the eventfd, then pops and
 //! applies every queued batch in order; (3) it answers each batch once through its
-//! [`Replier`] (dropped unanswered: `EBADF`); (4) the engine spins on [`Reply`]'s `done`
+//! [`Replier`] (dropped unanswered: [`ControlError::WorkerGone`]); (4) the engine spins on [`Reply`]'s `done`
 //! flag for up to [`REPLY_SPIN`], then sleeps on its condvar.
 
 use crate::mmio::MmioCell;
 use crate::stats::RegStats;
-use crate::sys::{Errno, SysResult};
+use crate::sys::Errno;
+use std::fmt;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
+
+/// Why a worker did not apply an operation (or a batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlError {
+    /// The worker thread is not running, or dropped the batch unanswered (`EBADF`).
+    WorkerGone,
+    /// No answer for this operation in the worker's reply (`EIO`).
+    NoAnswer,
+    /// The worker watches as many eventfds as its tokens can name (`ENOMEM`).
+    NoSlot,
+    /// No such watched eventfd or target in this worker (`ENOENT`).
+    UnknownTarget,
+    /// An attach names an operation of its batch that does not exist (`EINVAL`).
+    BadReference,
+    /// A system call failed (`epoll_ctl`, signalling the control eventfd).
+    Sys(Errno),
+}
+
+impl ControlError {
+    /// The errno the C ABI reports.
+    pub fn errno(&self) -> Errno {
+        match self {
+            ControlError::WorkerGone => Errno::EBADF,
+            ControlError::NoAnswer => Errno::EIO,
+            ControlError::NoSlot => Errno::ENOMEM,
+            ControlError::UnknownTarget => Errno::ENOENT,
+            ControlError::BadReference => Errno::EINVAL,
+            ControlError::Sys(e) => *e,
+        }
+    }
+}
+
+impl From<ControlError> for Errno {
+    fn from(e: ControlError) -> Errno {
+        e.errno()
+    }
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ControlError::WorkerGone => f.write_str("the worker is gone"),
+            ControlError::NoAnswer => f.write_str("the worker gave no answer"),
+            ControlError::NoSlot => f.write_str("the worker has no free slot"),
+            ControlError::UnknownTarget => f.write_str("no such watched eventfd or target"),
+            ControlError::BadReference => f.write_str("the attach names no watch of its batch"),
+            ControlError::Sys(e) => write!(f, "system call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ControlError::Sys(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The result of one control operation.
+pub(crate) type ControlResult<T> = Result<T, ControlError>;
 
 /// One write performed on every wake-up of a watched eventfd: a registration.
 pub(crate) struct Target {
@@ -35,7 +98,7 @@ pub(crate) enum WatchedRef {
 }
 
 /// One control operation; a batch of them is applied in order between two batches of
-/// epoll events. Each yields a `SysResult<u64>`.
+/// epoll events. Each yields a `ControlResult<u64>`.
 pub(crate) enum Op {
     /// Watch a new eventfd with its first target; yields the eventfd's token. The worker
     /// owns `efd` once it is in its epoll set (on failure it stays with the caller).
@@ -58,7 +121,7 @@ pub(crate) enum ControlOp {
 }
 
 /// One result per op of a batch, in order.
-pub(crate) type BatchResult = Vec<SysResult<u64>>;
+pub(crate) type BatchResult = Vec<ControlResult<u64>>;
 
 /// How long a caller spins on [`Reply::done`] before it sleeps on the condvar: longer than
 /// a wake-up of an idle worker plus a batch, so that the answer usually arrives while
@@ -77,7 +140,7 @@ pub(crate) fn spin_allowed() -> bool {
 /// The answer slot of one batch: written once by the worker, waited for by the caller.
 pub(crate) struct Reply {
     pub(crate) done: AtomicBool,
-    pub(crate) value: Mutex<Option<SysResult<BatchResult>>>,
+    pub(crate) value: Mutex<Option<ControlResult<BatchResult>>>,
     pub(crate) cv: Condvar,
 }
 
@@ -90,7 +153,7 @@ impl Reply {
         })
     }
 
-    pub(crate) fn set(&self, v: SysResult<BatchResult>) {
+    pub(crate) fn set(&self, v: ControlResult<BatchResult>) {
         let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
         *g = Some(v);
         self.done.store(true, Ordering::Release);
@@ -98,7 +161,8 @@ impl Reply {
     }
 }
 
-/// The worker's end of a [`Reply`]: answers `EBADF` if dropped unanswered.
+/// The worker's end of a [`Reply`]: answers [`ControlError::WorkerGone`] if dropped
+/// unanswered.
 pub(crate) struct Replier(pub(crate) Option<Arc<Reply>>);
 
 impl Replier {
@@ -112,7 +176,7 @@ impl Replier {
 impl Drop for Replier {
     fn drop(&mut self) {
         if let Some(r) = self.0.take() {
-            r.set(Err(Errno::EBADF));
+            r.set(Err(ControlError::WorkerGone));
         }
     }
 }

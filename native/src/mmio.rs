@@ -14,8 +14,48 @@
 )]
 
 use crate::bar::Mapping;
-use crate::sys::{Errno, SysResult};
+use crate::sys::Errno;
+use std::fmt;
 use std::sync::Arc;
+
+/// Why a location cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MmioError {
+    /// The width is not 1, 2, 4 or 8 bytes (`EINVAL`).
+    BadWidth(u32),
+    /// The offset is not a multiple of the width (`EINVAL`).
+    Misaligned,
+    /// `offset + width` exceeds the mapping, overflow included (`ERANGE`).
+    OutOfRange,
+}
+
+impl MmioError {
+    /// The errno the C ABI reports.
+    pub fn errno(&self) -> Errno {
+        match self {
+            MmioError::BadWidth(_) | MmioError::Misaligned => Errno::EINVAL,
+            MmioError::OutOfRange => Errno::ERANGE,
+        }
+    }
+}
+
+impl From<MmioError> for Errno {
+    fn from(e: MmioError) -> Errno {
+        e.errno()
+    }
+}
+
+impl fmt::Display for MmioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MmioError::BadWidth(w) => write!(f, "width {w} is not 1, 2, 4 or 8 bytes"),
+            MmioError::Misaligned => f.write_str("offset not naturally aligned for the width"),
+            MmioError::OutOfRange => f.write_str("offset + width beyond the BAR"),
+        }
+    }
+}
+
+impl std::error::Error for MmioError {}
 
 /// Access width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,14 +71,14 @@ pub enum Width {
 }
 
 impl Width {
-    /// 1, 2, 4 or 8 bytes; anything else is `EINVAL`.
-    pub fn from_bytes(bytes: u32) -> SysResult<Width> {
+    /// 1, 2, 4 or 8 bytes; anything else is [`MmioError::BadWidth`].
+    pub fn from_bytes(bytes: u32) -> Result<Width, MmioError> {
         match bytes {
             1 => Ok(Width::W1),
             2 => Ok(Width::W2),
             4 => Ok(Width::W4),
             8 => Ok(Width::W8),
-            _ => Err(Errno::EINVAL),
+            _ => Err(MmioError::BadWidth(bytes)),
         }
     }
 
@@ -76,16 +116,15 @@ unsafe impl Send for MmioCell {}
 unsafe impl Sync for MmioCell {}
 
 impl MmioCell {
-    /// Validates and makes a cell: `EINVAL` bad width or `offset % width != 0`, `ERANGE`
-    /// when `offset + width` exceeds the mapping (overflow included).
-    pub fn new(map: Arc<Mapping>, offset: u64, width: u32) -> SysResult<MmioCell> {
+    /// Validates and makes a cell (see [`MmioError`]).
+    pub fn new(map: Arc<Mapping>, offset: u64, width: u32) -> Result<MmioCell, MmioError> {
         let width = Width::from_bytes(width)?;
         if !offset.is_multiple_of(width.bytes()) {
-            return Err(Errno::EINVAL);
+            return Err(MmioError::Misaligned);
         }
         match offset.checked_add(width.bytes()) {
             Some(end) if end <= map.len() => {}
-            _ => return Err(Errno::ERANGE),
+            _ => return Err(MmioError::OutOfRange),
         }
         // In bounds by the check above (offset < len <= isize::MAX).
         let addr = map.as_ptr().wrapping_add(offset as usize);
@@ -189,14 +228,31 @@ mod tests {
     fn validation() {
         let (p, m) = temp_bar("val", 64, 0);
         for w in [0u32, 3, 5, 16] {
-            assert_eq!(MmioCell::new(m.clone(), 0, w).err(), Some(Errno::EINVAL));
+            assert_eq!(
+                MmioCell::new(m.clone(), 0, w).err().map(Errno::from),
+                Some(Errno::EINVAL)
+            );
         }
-        assert_eq!(MmioCell::new(m.clone(), 2, 4).err(), Some(Errno::EINVAL));
-        assert_eq!(MmioCell::new(m.clone(), 1, 2).err(), Some(Errno::EINVAL));
-        assert_eq!(MmioCell::new(m.clone(), 64, 1).err(), Some(Errno::ERANGE));
-        assert_eq!(MmioCell::new(m.clone(), 64, 8).err(), Some(Errno::ERANGE));
         assert_eq!(
-            MmioCell::new(m.clone(), u64::MAX - 7, 8).err(),
+            MmioCell::new(m.clone(), 2, 4).err().map(Errno::from),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(
+            MmioCell::new(m.clone(), 1, 2).err().map(Errno::from),
+            Some(Errno::EINVAL)
+        );
+        assert_eq!(
+            MmioCell::new(m.clone(), 64, 1).err().map(Errno::from),
+            Some(Errno::ERANGE)
+        );
+        assert_eq!(
+            MmioCell::new(m.clone(), 64, 8).err().map(Errno::from),
+            Some(Errno::ERANGE)
+        );
+        assert_eq!(
+            MmioCell::new(m.clone(), u64::MAX - 7, 8)
+                .err()
+                .map(Errno::from),
             Some(Errno::ERANGE)
         );
         assert!(MmioCell::new(m.clone(), 56, 8).is_ok());

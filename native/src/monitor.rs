@@ -17,6 +17,7 @@ use crate::source;
 use crate::sys::{self, EpollEvent, Errno, SysResult};
 use crate::worker::{RunningGuard, WorkerShared};
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -27,6 +28,67 @@ const TOKEN_STOP: u64 = u64::MAX;
 const TOKEN_TIMER: u64 = u64::MAX - 1;
 /// Events kept at most; the oldest are dropped beyond (nobody reads them).
 const MAX_QUEUED_EVENTS: usize = 65_536;
+
+/// Why a source process cannot be watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchError {
+    /// The process has gone, or it is not the one started at the expected time (`ESRCH`).
+    ProcessGone,
+    /// A system call failed (`pidfd_open`, `epoll_ctl`).
+    Sys(Errno),
+}
+
+impl WatchError {
+    /// The errno the C ABI reports.
+    pub fn errno(&self) -> Errno {
+        match self {
+            WatchError::ProcessGone => Errno::ESRCH,
+            WatchError::Sys(e) => *e,
+        }
+    }
+}
+
+impl From<WatchError> for Errno {
+    fn from(e: WatchError) -> Errno {
+        e.errno()
+    }
+}
+
+impl fmt::Display for WatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WatchError::ProcessGone => f.write_str("the source process is gone"),
+            WatchError::Sys(e) => write!(f, "system call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WatchError::Sys(e) => Some(e),
+            WatchError::ProcessGone => None,
+        }
+    }
+}
+
+/// The event queue was closed (the engine is closing; `EBADF`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueClosed;
+
+impl From<QueueClosed> for Errno {
+    fn from(_: QueueClosed) -> Errno {
+        Errno::EBADF
+    }
+}
+
+impl fmt::Display for QueueClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the event queue is closed")
+    }
+}
+
+impl std::error::Error for QueueClosed {}
 
 /// Event kind: a watched source process exited (`a` = pid, `b` = start time).
 pub const EVENT_SOURCE_EXITED: u64 = 1;
@@ -63,15 +125,15 @@ impl EventQueue {
     }
 
     /// Waits up to `timeout_ms` (negative: forever) for events; moves up to `out.len()` of
-    /// them into `out` and returns how many. `EBADF` once closed.
-    pub fn wait(&self, out: &mut [Event], timeout_ms: i32) -> SysResult<usize> {
+    /// them into `out` and returns how many; [`QueueClosed`] once closed.
+    pub fn wait(&self, out: &mut [Event], timeout_ms: i32) -> Result<usize, QueueClosed> {
         let deadline = u64::try_from(timeout_ms)
             .ok()
             .map(|ms| Instant::now() + Duration::from_millis(ms));
         let mut g = self.lock();
         loop {
             if g.1 {
-                return Err(Errno::EBADF);
+                return Err(QueueClosed);
             }
             if !g.0.is_empty() || out.is_empty() {
                 break;
@@ -167,37 +229,41 @@ impl Monitor {
 
     /// Takes a reference on the watch of the process `pid` and returns its start time.
     /// Watches are keyed by `(pid, start)`, so a reused pid is a different process.
-    /// `ESRCH` when the process has gone or its start time differs from a non-zero
-    /// `expect_start`.
-    pub fn watch(&self, pid: i32, expect_start: u64) -> SysResult<u64> {
+    /// [`WatchError::ProcessGone`] when the process has gone or its start time differs
+    /// from a non-zero `expect_start`.
+    pub fn watch(&self, pid: i32, expect_start: u64) -> Result<u64, WatchError> {
         let mut pids = self.pids();
         let list = pids.entry(pid).or_default();
         // At most one live watch per pid: a live pid is one process.
         if let Some(w) = list.iter_mut().find(|w| !w.exited) {
             if !self.check_exited(pid, w) {
                 if expect_start != 0 && w.start != expect_start {
-                    return Err(Errno::ESRCH);
+                    return Err(WatchError::ProcessGone);
                 }
                 w.refs += 1;
                 return Ok(w.start);
             }
         }
         let res = (|| {
-            let pidfd = sys::pidfd_open(pid)?;
-            let start = source::process_start(pid)?;
+            let pidfd = sys::pidfd_open(pid).map_err(|e| match e {
+                Errno::ESRCH => WatchError::ProcessGone,
+                e => WatchError::Sys(e),
+            })?;
+            let start = source::process_start(pid).map_err(|_| WatchError::ProcessGone)?;
             if (expect_start != 0 && start != expect_start) || list.iter().any(|w| w.start == start)
             {
-                return Err(Errno::ESRCH);
+                return Err(WatchError::ProcessGone);
             }
-            if sys::poll_readable(pidfd.as_raw_fd(), 0)? {
-                return Err(Errno::ESRCH);
+            if sys::poll_readable(pidfd.as_raw_fd(), 0).map_err(WatchError::Sys)? {
+                return Err(WatchError::ProcessGone);
             }
             sys::epoll_add(
                 self.epfd.as_raw_fd(),
                 pidfd.as_raw_fd(),
                 sys::EPOLLIN,
                 pid as u64,
-            )?;
+            )
+            .map_err(WatchError::Sys)?;
             list.push(PidWatch {
                 pidfd: Some(pidfd),
                 start,
@@ -334,6 +400,9 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(20));
         q.close();
-        assert_eq!(waiter.join().unwrap(), Err(Errno::EBADF));
+        assert_eq!(
+            waiter.join().unwrap().map_err(Errno::from),
+            Err(Errno::EBADF)
+        );
     }
 }

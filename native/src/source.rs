@@ -16,8 +16,82 @@
     clippy::cast_lossless
 )]
 
-use crate::sys::{self, Errno, SysResult};
+use crate::sys::{self, Errno};
+use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// Why a source (or any descriptor of another process) cannot be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceError {
+    /// No such process, or it exited while being looked at (`ESRCH`).
+    ProcessGone,
+    /// The pid now names another process: its start time differs (`EOWNERDEAD`).
+    PidReused,
+    /// The process has no descriptor with that number (`EBADF`).
+    FdNotOpen,
+    /// The descriptor now refers to another eventfd: its identity differs (`ESTALE`).
+    FdReplaced,
+    /// The descriptor is not an eventfd (`EMEDIUMTYPE`).
+    NotEventfd,
+    /// Not allowed to take descriptors of that process (ptrace access mode; `EPERM`).
+    AccessDenied,
+    /// Any other failure of a system call.
+    Sys(Errno),
+}
+
+impl SourceError {
+    /// The errno the C ABI reports.
+    pub fn errno(&self) -> Errno {
+        match self {
+            SourceError::ProcessGone => Errno::ESRCH,
+            SourceError::PidReused => Errno::EOWNERDEAD,
+            SourceError::FdNotOpen => Errno::EBADF,
+            SourceError::FdReplaced => Errno::ESTALE,
+            SourceError::NotEventfd => Errno::EMEDIUMTYPE,
+            SourceError::AccessDenied => Errno::EPERM,
+            SourceError::Sys(e) => *e,
+        }
+    }
+
+    /// A failure of `pidfd_open` / `pidfd_getfd`, by what it means for a source.
+    fn from_pidfd(e: Errno) -> SourceError {
+        match e {
+            Errno::ESRCH => SourceError::ProcessGone,
+            Errno::EBADF => SourceError::FdNotOpen,
+            Errno::EPERM => SourceError::AccessDenied,
+            e => SourceError::Sys(e),
+        }
+    }
+}
+
+impl From<SourceError> for Errno {
+    fn from(e: SourceError) -> Errno {
+        e.errno()
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::ProcessGone => f.write_str("the source process is gone"),
+            SourceError::PidReused => f.write_str("the pid names another process (start time)"),
+            SourceError::FdNotOpen => f.write_str("no such descriptor in the source process"),
+            SourceError::FdReplaced => f.write_str("the descriptor names another eventfd"),
+            SourceError::NotEventfd => f.write_str("the descriptor is not an eventfd"),
+            SourceError::AccessDenied => f.write_str("not allowed to take the descriptor"),
+            SourceError::Sys(e) => write!(f, "system call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SourceError::Sys(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// An eventfd duplicated from another process.
 #[derive(Debug)]
@@ -33,10 +107,12 @@ pub struct Acquired {
     pub dev: u64,
 }
 
-/// Start time of `pid` (field 22 of `/proc/<pid>/stat`); `ESRCH` when it cannot be read.
-pub fn process_start(pid: i32) -> SysResult<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|_| Errno::ESRCH)?;
-    parse_start_time(&stat).ok_or(Errno::ESRCH)
+/// Start time of `pid` (field 22 of `/proc/<pid>/stat`); [`SourceError::ProcessGone`]
+/// when it cannot be read.
+pub fn process_start(pid: i32) -> Result<u64, SourceError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|_| SourceError::ProcessGone)?;
+    parse_start_time(&stat).ok_or(SourceError::ProcessGone)
 }
 
 /// Field 22 of a `/proc/<pid>/stat` line. `comm` (field 2) may contain spaces and
@@ -100,6 +176,23 @@ pub fn eventfd_identity(fd: RawFd, ino: u64) -> u64 {
     eventfd_id(fd).map(|id| id + 1).unwrap_or(ino)
 }
 
+/// A pidfd for `pid`, after the argument checks every taking of a descriptor shares
+/// (`pid` > 0, `fd` ≥ 0).
+pub(crate) fn pidfd(pid: i32, fd: i32) -> Result<OwnedFd, SourceError> {
+    if pid <= 0 {
+        return Err(SourceError::ProcessGone);
+    }
+    if fd < 0 {
+        return Err(SourceError::FdNotOpen);
+    }
+    sys::pidfd_open(pid).map_err(SourceError::from_pidfd)
+}
+
+/// Duplicates descriptor `fd` of the process behind `pidfd` into this one.
+pub(crate) fn getfd(pidfd: &OwnedFd, fd: i32) -> Result<OwnedFd, SourceError> {
+    sys::pidfd_getfd(pidfd.as_raw_fd(), fd).map_err(SourceError::from_pidfd)
+}
+
 /// Duplicates fd `fd` of process `pid` into this process after checking it (see the ABI
 /// table in README.md for the errors).
 pub fn acquire(
@@ -107,36 +200,30 @@ pub fn acquire(
     fd: i32,
     expect_start: u64,
     expect_eventfd_id: u64,
-) -> SysResult<Acquired> {
-    if pid <= 0 {
-        return Err(Errno::ESRCH);
-    }
-    if fd < 0 {
-        return Err(Errno::EBADF);
-    }
-    let pidfd = sys::pidfd_open(pid)?;
+) -> Result<Acquired, SourceError> {
+    let pidfd = pidfd(pid, fd)?;
     let start = process_start(pid)?;
     if expect_start != 0 && start != expect_start {
-        return Err(Errno::EOWNERDEAD);
+        return Err(SourceError::PidReused);
     }
-    let local = sys::pidfd_getfd(pidfd.as_raw_fd(), fd)?;
+    let local = getfd(&pidfd, fd)?;
     let raw = local.as_raw_fd();
     if !is_eventfd(raw) {
-        return Err(Errno::EMEDIUMTYPE);
+        return Err(SourceError::NotEventfd);
     }
-    let st = sys::fstat(raw)?;
+    let st = sys::fstat(raw).map_err(SourceError::Sys)?;
     let identity = eventfd_identity(raw, st.ino);
     if expect_eventfd_id != 0 && identity != expect_eventfd_id {
-        return Err(Errno::ESTALE);
+        return Err(SourceError::FdReplaced);
     }
     // The start time was read while the pidfd was open; if the process has exited since,
     // a later reuse of `pid` could not be told apart: treat it as gone.
-    if sys::poll_readable(pidfd.as_raw_fd(), 0)? {
-        return Err(Errno::ESRCH);
+    if sys::poll_readable(pidfd.as_raw_fd(), 0).map_err(SourceError::Sys)? {
+        return Err(SourceError::ProcessGone);
     }
     // Only the per-descriptor close-on-exec flag: the file status flags (O_NONBLOCK) live on
     // the open file description shared with the source process and stay as it set them.
-    sys::set_cloexec(raw)?;
+    sys::set_cloexec(raw).map_err(SourceError::Sys)?;
     drop(pidfd);
     Ok(Acquired {
         fd: local,

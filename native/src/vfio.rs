@@ -19,9 +19,89 @@
     clippy::cast_lossless
 )]
 
-use crate::sys::{self, Errno, SysResult, VfioRegionInfo};
+use crate::source::{self, SourceError};
+use crate::sys::{self, Errno, VfioRegionInfo};
+use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
+
+/// Why a VFIO operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VfioError {
+    /// The descriptor is not a vfio-pci device (`EMEDIUMTYPE`).
+    NotVfioDevice,
+    /// The descriptor is not open (`EBADF`).
+    BadFd,
+    /// A region index beyond BAR5 (`EINVAL`).
+    NotABar,
+    /// Not a PCI address (empty, `/`, leading `.`; `EINVAL`).
+    BadAddress,
+    /// No such PCI device (`ENOENT`).
+    NoSuchDevice,
+    /// The device has no IOMMU group (`ENODEV`).
+    NoIommuGroup,
+    /// The group is not viable (another of its devices is bound to a host driver; `EBUSY`).
+    GroupNotViable,
+    /// No VFIO API 0 with a type1 IOMMU (`EOPNOTSUPP`).
+    NoType1Iommu,
+    /// Taking the device from the process holding it failed.
+    Source(SourceError),
+    /// The kernel refused `VFIO_DEVICE_IOEVENTFD`: its errno, its rule.
+    Kernel(Errno),
+    /// Any other failure of a system call.
+    Sys(Errno),
+}
+
+impl VfioError {
+    /// The errno the C ABI reports.
+    pub fn errno(&self) -> Errno {
+        match self {
+            VfioError::NotVfioDevice => Errno::EMEDIUMTYPE,
+            VfioError::BadFd => Errno::EBADF,
+            VfioError::NotABar | VfioError::BadAddress => Errno::EINVAL,
+            VfioError::NoSuchDevice => Errno::ENOENT,
+            VfioError::NoIommuGroup => Errno::ENODEV,
+            VfioError::GroupNotViable => Errno::EBUSY,
+            VfioError::NoType1Iommu => Errno::EOPNOTSUPP,
+            VfioError::Source(e) => e.errno(),
+            VfioError::Kernel(e) | VfioError::Sys(e) => *e,
+        }
+    }
+}
+
+impl From<VfioError> for Errno {
+    fn from(e: VfioError) -> Errno {
+        e.errno()
+    }
+}
+
+impl fmt::Display for VfioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VfioError::NotVfioDevice => f.write_str("not a vfio-pci device"),
+            VfioError::BadFd => f.write_str("the device descriptor is not open"),
+            VfioError::NotABar => f.write_str("the region is not a BAR (0..=5)"),
+            VfioError::BadAddress => f.write_str("not a PCI address"),
+            VfioError::NoSuchDevice => f.write_str("no such PCI device"),
+            VfioError::NoIommuGroup => f.write_str("the device has no IOMMU group"),
+            VfioError::GroupNotViable => f.write_str("the IOMMU group is not viable"),
+            VfioError::NoType1Iommu => f.write_str("no VFIO type1 IOMMU"),
+            VfioError::Source(e) => write!(f, "taking the device: {e}"),
+            VfioError::Kernel(e) => write!(f, "the kernel refused the ioeventfd: {e}"),
+            VfioError::Sys(e) => write!(f, "system call failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for VfioError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VfioError::Source(e) => Some(e),
+            VfioError::Kernel(e) | VfioError::Sys(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// `VFIO_DEVICE_FLAGS_PCI`.
 pub const DEVICE_FLAGS_PCI: u32 = 1 << 1;
@@ -33,41 +113,31 @@ const TYPE1V2_IOMMU: u32 = 3;
 /// The last BAR region index of vfio-pci (`VFIO_PCI_BAR5_REGION_INDEX`).
 pub const LAST_BAR_REGION: u32 = 5;
 
-/// Checks that `fd` is a vfio-pci device descriptor: `EMEDIUMTYPE` otherwise.
-pub fn check_device(fd: RawFd) -> SysResult<sys::VfioDeviceInfo> {
+/// Checks that `fd` is a vfio-pci device descriptor.
+pub fn check_device(fd: RawFd) -> Result<sys::VfioDeviceInfo, VfioError> {
     match sys::vfio_device_info(fd) {
         Ok(info) if info.flags & DEVICE_FLAGS_PCI != 0 => Ok(info),
-        Ok(_) => Err(Errno::EMEDIUMTYPE),
-        Err(Errno::EBADF) => Err(Errno::EBADF),
-        Err(_) => Err(Errno::EMEDIUMTYPE),
-    }
-}
-
-/// A [`check_device`] refusal as a registration reports it: "not a VFIO device" is
-/// `ENODEV` there (`EMEDIUMTYPE` is "not an eventfd" for a registration).
-pub(crate) fn device_error(e: Errno) -> Errno {
-    if e == Errno::EMEDIUMTYPE {
-        Errno::ENODEV
-    } else {
-        e
+        Ok(_) => Err(VfioError::NotVfioDevice),
+        Err(Errno::EBADF) => Err(VfioError::BadFd),
+        Err(_) => Err(VfioError::NotVfioDevice),
     }
 }
 
 /// The IOMMU group number of a PCI device (`/sys/bus/pci/devices/<addr>/iommu_group`).
-/// `ENOENT` no such device, `ENODEV` the device has no IOMMU group.
-pub fn iommu_group(pci_address: &str) -> SysResult<String> {
+/// [`VfioError::NoSuchDevice`] no such device, [`VfioError::NoIommuGroup`] it has none.
+pub fn iommu_group(pci_address: &str) -> Result<String, VfioError> {
     if pci_address.is_empty() || pci_address.contains('/') || pci_address.starts_with('.') {
-        return Err(Errno::EINVAL);
+        return Err(VfioError::BadAddress);
     }
     let dev = Path::new("/sys/bus/pci/devices").join(pci_address);
     if !dev.exists() {
-        return Err(Errno::ENOENT);
+        return Err(VfioError::NoSuchDevice);
     }
-    let link = std::fs::read_link(dev.join("iommu_group")).map_err(|_| Errno::ENODEV)?;
+    let link = std::fs::read_link(dev.join("iommu_group")).map_err(|_| VfioError::NoIommuGroup)?;
     link.file_name()
         .and_then(|n| n.to_str())
         .map(str::to_owned)
-        .ok_or(Errno::ENODEV)
+        .ok_or(VfioError::NoIommuGroup)
 }
 
 /// Opens the vfio-pci device `pci_address` the legacy way: `/dev/vfio/vfio` (API 0, a
@@ -76,27 +146,30 @@ pub fn iommu_group(pci_address: &str) -> SysResult<String> {
 /// the group (and through it the container) for as long as it is open. Errors: `ENOENT`
 /// no such device or no `/dev/vfio/<group>` (not bound to vfio-pci), `ENODEV` no IOMMU
 /// group, `EBUSY` the group is not viable (another device of it is bound to a host driver)
-/// or already open, `EOPNOTSUPP` no type1 IOMMU.
-pub fn open_device(pci_address: &str) -> SysResult<OwnedFd> {
+/// or already open (the kernel's `EBUSY`), `EOPNOTSUPP` no type1 IOMMU.
+pub fn open_device(pci_address: &str) -> Result<OwnedFd, VfioError> {
     let group_no = iommu_group(pci_address)?;
-    let container = sys::open_rw(Path::new("/dev/vfio/vfio"))?;
-    if sys::vfio_api_version(container.as_raw_fd())? != 0 {
-        return Err(Errno::EOPNOTSUPP);
+    let container = sys::open_rw(Path::new("/dev/vfio/vfio")).map_err(VfioError::Sys)?;
+    let c = container.as_raw_fd();
+    if sys::vfio_api_version(c).map_err(VfioError::Sys)? != 0 {
+        return Err(VfioError::NoType1Iommu);
     }
-    let iommu = if sys::vfio_check_extension(container.as_raw_fd(), TYPE1V2_IOMMU)? {
+    let iommu = if sys::vfio_check_extension(c, TYPE1V2_IOMMU).map_err(VfioError::Sys)? {
         TYPE1V2_IOMMU
-    } else if sys::vfio_check_extension(container.as_raw_fd(), TYPE1_IOMMU)? {
+    } else if sys::vfio_check_extension(c, TYPE1_IOMMU).map_err(VfioError::Sys)? {
         TYPE1_IOMMU
     } else {
-        return Err(Errno::EOPNOTSUPP);
+        return Err(VfioError::NoType1Iommu);
     };
-    let group = sys::open_rw(&Path::new("/dev/vfio").join(&group_no))?;
-    if sys::vfio_group_status(group.as_raw_fd())? & sys::VFIO_GROUP_FLAGS_VIABLE == 0 {
-        return Err(Errno::EBUSY);
+    let group = sys::open_rw(&Path::new("/dev/vfio").join(&group_no)).map_err(VfioError::Sys)?;
+    let g = group.as_raw_fd();
+    if sys::vfio_group_status(g).map_err(VfioError::Sys)? & sys::VFIO_GROUP_FLAGS_VIABLE == 0 {
+        return Err(VfioError::GroupNotViable);
     }
-    sys::vfio_group_set_container(group.as_raw_fd(), container.as_raw_fd())?;
-    sys::vfio_set_iommu(container.as_raw_fd(), iommu)?;
-    let device = sys::vfio_group_get_device_fd(group.as_raw_fd(), pci_address.as_bytes())?;
+    sys::vfio_group_set_container(g, c).map_err(VfioError::Sys)?;
+    sys::vfio_set_iommu(c, iommu).map_err(VfioError::Sys)?;
+    let device =
+        sys::vfio_group_get_device_fd(g, pci_address.as_bytes()).map_err(VfioError::Sys)?;
     check_device(device.as_raw_fd())?;
     Ok(device)
 }
@@ -104,26 +177,25 @@ pub fn open_device(pci_address: &str) -> SysResult<OwnedFd> {
 /// Duplicates the VFIO device descriptor `fd` of process `pid` (the VMM) into this
 /// process. `ESRCH`/`EBADF`/`EPERM` as for eventfd sources, `EMEDIUMTYPE` when it is not a
 /// vfio-pci device.
-pub fn acquire(pid: i32, fd: i32) -> SysResult<OwnedFd> {
-    if pid <= 0 {
-        return Err(Errno::ESRCH);
-    }
-    if fd < 0 {
-        return Err(Errno::EBADF);
-    }
-    let pidfd = sys::pidfd_open(pid)?;
-    let local = sys::pidfd_getfd(pidfd.as_raw_fd(), fd)?;
+pub fn acquire(pid: i32, fd: i32) -> Result<OwnedFd, VfioError> {
+    let pidfd = source::pidfd(pid, fd).map_err(VfioError::Source)?;
+    let local = source::getfd(&pidfd, fd).map_err(VfioError::Source)?;
     check_device(local.as_raw_fd())?;
-    sys::set_cloexec(local.as_raw_fd())?;
+    sys::set_cloexec(local.as_raw_fd()).map_err(VfioError::Sys)?;
     Ok(local)
 }
 
-/// Region information of BAR `index` (0..=5): `EINVAL` for any other index.
-pub fn bar_region(device: RawFd, index: u32) -> SysResult<VfioRegionInfo> {
+/// Region information of region `index` of a device (any index the device has).
+pub fn region_info(device: RawFd, index: u32) -> Result<VfioRegionInfo, VfioError> {
+    sys::vfio_region_info(device, index).map_err(VfioError::Sys)
+}
+
+/// Region information of BAR `index` (0..=5): [`VfioError::NotABar`] for any other index.
+pub fn bar_region(device: RawFd, index: u32) -> Result<VfioRegionInfo, VfioError> {
     if index > LAST_BAR_REGION {
-        return Err(Errno::EINVAL);
+        return Err(VfioError::NotABar);
     }
-    sys::vfio_region_info(device, index)
+    region_info(device, index)
 }
 
 /// The raw kernel call, relative to region `region`: `efd` ≥ 0 assigns, -1 de-assigns.
@@ -137,10 +209,13 @@ pub fn kernel_ioeventfd(
     width: u32,
     data: u64,
     efd: i32,
-) -> SysResult<()> {
-    let info = sys::vfio_region_info(device, region)?;
-    let at = info.offset.checked_add(offset).ok_or(Errno::EINVAL)?;
-    sys::vfio_device_ioeventfd(device, at, width, data, efd)
+) -> Result<(), VfioError> {
+    let info = region_info(device, region)?;
+    let at = info
+        .offset
+        .checked_add(offset)
+        .ok_or(VfioError::Kernel(Errno::EINVAL))?;
+    sys::vfio_device_ioeventfd(device, at, width, data, efd).map_err(VfioError::Kernel)
 }
 
 /// An ioeventfd served by the kernel, owned by this process. Dropping it de-assigns it
@@ -156,7 +231,7 @@ pub struct KernelIoeventfd {
 impl KernelIoeventfd {
     /// Assigns `(region offset + offset, width, data) ← efd` on a duplicate of `device`
     /// (so the device stays open, and the entry alive, as long as this value). On failure
-    /// `efd` is handed back with the kernel's errno.
+    /// `efd` is handed back with the error ([`VfioError::Kernel`]: the kernel's refusal).
     pub fn assign(
         device: RawFd,
         region: &VfioRegionInfo,
@@ -164,14 +239,14 @@ impl KernelIoeventfd {
         width: u32,
         data: u64,
         efd: OwnedFd,
-    ) -> Result<KernelIoeventfd, (Errno, OwnedFd)> {
+    ) -> Result<KernelIoeventfd, (VfioError, OwnedFd)> {
         let at = match region.offset.checked_add(offset) {
             Some(at) => at,
-            None => return Err((Errno::EINVAL, efd)),
+            None => return Err((VfioError::Kernel(Errno::EINVAL), efd)),
         };
         let device = match sys::dup(device) {
             Ok(d) => d,
-            Err(e) => return Err((e, efd)),
+            Err(e) => return Err((VfioError::Sys(e), efd)),
         };
         match sys::vfio_device_ioeventfd(device.as_raw_fd(), at, width, data, efd.as_raw_fd()) {
             Ok(()) => Ok(KernelIoeventfd {
@@ -181,7 +256,7 @@ impl KernelIoeventfd {
                 data,
                 efd,
             }),
-            Err(e) => Err((e, efd)),
+            Err(e) => Err((VfioError::Kernel(e), efd)),
         }
     }
 
@@ -249,24 +324,38 @@ mod tests {
     #[test]
     fn non_vfio_descriptors_are_refused() {
         let e = sys::eventfd(0, sys::EFD_CLOEXEC).unwrap();
-        assert_eq!(check_device(e.as_raw_fd()).err(), Some(Errno::EMEDIUMTYPE));
-        assert_eq!(check_device(-1).err(), Some(Errno::EBADF));
+        let errno = |e: Option<VfioError>| e.map(Errno::from);
         assert_eq!(
-            kernel_ioeventfd(e.as_raw_fd(), 0, 0, 4, 0, -1).err(),
+            errno(check_device(e.as_raw_fd()).err()),
+            Some(Errno::EMEDIUMTYPE)
+        );
+        assert_eq!(errno(check_device(-1).err()), Some(Errno::EBADF));
+        assert_eq!(
+            errno(kernel_ioeventfd(e.as_raw_fd(), 0, 0, 4, 0, -1).err()),
             Some(Errno::ENOTTY)
         );
-        assert_eq!(bar_region(e.as_raw_fd(), 6).err(), Some(Errno::EINVAL));
+        assert_eq!(
+            errno(bar_region(e.as_raw_fd(), 6).err()),
+            Some(Errno::EINVAL)
+        );
         let me = std::process::id() as i32;
-        assert_eq!(acquire(me, e.as_raw_fd()).err(), Some(Errno::EMEDIUMTYPE));
-        assert_eq!(acquire(0, 0).err(), Some(Errno::ESRCH));
-        assert_eq!(acquire(me, -1).err(), Some(Errno::EBADF));
+        assert_eq!(
+            errno(acquire(me, e.as_raw_fd()).err()),
+            Some(Errno::EMEDIUMTYPE)
+        );
+        assert_eq!(errno(acquire(0, 0).err()), Some(Errno::ESRCH));
+        assert_eq!(errno(acquire(me, -1).err()), Some(Errno::EBADF));
     }
 
     #[test]
     fn open_device_rejects_bad_addresses() {
-        assert_eq!(open_device("").err(), Some(Errno::EINVAL));
-        assert_eq!(open_device("../x").err(), Some(Errno::EINVAL));
-        assert_eq!(open_device("ffff:ff:1f.7").err(), Some(Errno::ENOENT));
+        let errno = |e: Option<VfioError>| e.map(Errno::from);
+        assert_eq!(errno(open_device("").err()), Some(Errno::EINVAL));
+        assert_eq!(errno(open_device("../x").err()), Some(Errno::EINVAL));
+        assert_eq!(
+            errno(open_device("ffff:ff:1f.7").err()),
+            Some(Errno::ENOENT)
+        );
     }
 
     #[test]

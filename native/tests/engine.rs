@@ -10,7 +10,7 @@
 )]
 mod common;
 
-use common::{eventually, TempBar, TestSource};
+use common::{errno, eventually, TempBar, TestSource};
 use ioeventd_native::bar::fnv1a;
 use ioeventd_native::engine::{Bar, Config, Engine, RegisterRequest, ShardMode};
 use ioeventd_native::monitor::EVENT_SOURCE_EXITED;
@@ -118,26 +118,29 @@ fn validation_errors_leave_the_fd_with_the_caller() {
     let fd = efd();
     let raw = handover(&fd);
     assert_eq!(
-        e.register(&req(&bar, 2, 4, 1, raw)),
+        errno(e.register(&req(&bar, 2, 4, 1, raw))),
         Err(Errno::EINVAL),
         "misaligned"
     );
     assert_eq!(
-        e.register(&req(&bar, 0, 3, 1, raw)),
+        errno(e.register(&req(&bar, 0, 3, 1, raw))),
         Err(Errno::EINVAL),
         "width"
     );
     assert_eq!(
-        e.register(&req(&bar, 64, 8, 1, raw)),
+        errno(e.register(&req(&bar, 64, 8, 1, raw))),
         Err(Errno::ERANGE),
         "end"
     );
     assert_eq!(
-        e.register(&req(&bar, 60, 8, 1, raw)),
+        errno(e.register(&req(&bar, 60, 8, 1, raw))),
         Err(Errno::EINVAL),
         "misaligned at end"
     );
-    assert_eq!(e.register(&req(&bar, 56, 8, 1, -1)), Err(Errno::EBADF));
+    assert_eq!(
+        errno(e.register(&req(&bar, 56, 8, 1, -1))),
+        Err(Errno::EBADF)
+    );
     let missing = TempBar::new("missing", 8);
     let missing_path = missing.path().to_path_buf();
     drop(missing);
@@ -145,12 +148,15 @@ fn validation_errors_leave_the_fd_with_the_caller() {
         bar: Bar::File(&missing_path),
         ..req(&bar, 0, 1, 1, raw)
     };
-    assert_eq!(e.register(&r), Err(Errno::ENOENT));
+    assert_eq!(errno(e.register(&r)), Err(Errno::ENOENT));
     let empty = TempBar::new("empty", 0);
-    assert_eq!(e.register(&req(&empty, 0, 1, 1, raw)), Err(Errno::EINVAL));
+    assert_eq!(
+        errno(e.register(&req(&empty, 0, 1, 1, raw))),
+        Err(Errno::EINVAL)
+    );
     let (pipe_r, _pipe_w) = sys::pipe().unwrap();
     assert_eq!(
-        e.register(&req(&bar, 0, 1, 1, pipe_r.as_raw_fd())),
+        errno(e.register(&req(&bar, 0, 1, 1, pipe_r.as_raw_fd()))),
         Err(Errno::EMEDIUMTYPE)
     );
     assert!(fd_is_open(raw), "ownership is taken only on success");
@@ -162,7 +168,7 @@ fn validation_errors_leave_the_fd_with_the_caller() {
     let id = e.register(&req(&bar, 56, 8, 1, raw)).unwrap();
     e.unregister(id).unwrap();
     assert!(closed_or_reused(raw, &fd), "the engine closed its eventfd");
-    assert_eq!(e.unregister(id), Err(Errno::ENOENT));
+    assert_eq!(errno(e.unregister(id)), Err(Errno::ENOENT));
     assert_eq!(
         e.info().unwrap()[2],
         0,
@@ -286,7 +292,7 @@ fn source_exit_produces_an_event() {
         pid_start: start,
         ..req(&bar, 0, 4, 7, raw)
     };
-    assert_eq!(e.register(&r), Err(Errno::ESRCH));
+    assert_eq!(errno(e.register(&r)), Err(Errno::ESRCH));
     let me = std::process::id() as i32;
     let my_start = source::process_start(me).unwrap();
     let r = RegisterRequest {
@@ -294,7 +300,7 @@ fn source_exit_produces_an_event() {
         pid_start: my_start + 1,
         ..req(&bar, 0, 4, 7, raw)
     };
-    assert_eq!(e.register(&r), Err(Errno::ESRCH));
+    assert_eq!(errno(e.register(&r)), Err(Errno::ESRCH));
     let r = RegisterRequest {
         pid: me,
         pid_start: my_start,
@@ -349,17 +355,17 @@ fn close_joins_and_releases_everything() {
     };
     std::thread::sleep(Duration::from_millis(20));
     e.close();
-    assert_eq!(waiter.join().unwrap(), Err(Errno::EBADF));
+    assert_eq!(errno(waiter.join().unwrap()), Err(Errno::EBADF));
     assert_eq!(engine_threads(e.serial()), 0);
     assert!(closed_or_reused(raw, &fd), "the engine closed its eventfd");
-    assert_eq!(e.info(), Err(Errno::EBADF));
-    assert_eq!(e.unregister(1), Err(Errno::EBADF));
+    assert_eq!(errno(e.info()), Err(Errno::EBADF));
+    assert_eq!(errno(e.unregister(1)), Err(Errno::EBADF));
     assert_eq!(
-        e.register(&req(&bar, 0, 8, 1, handover(&fd))),
+        errno(e.register(&req(&bar, 0, 8, 1, handover(&fd)))),
         Err(Errno::EBADF)
     );
     let mut out = [[0u64; 4]; 1];
-    assert_eq!(e.events_wait(&mut out, 10), Err(Errno::EBADF));
+    assert_eq!(errno(e.events_wait(&mut out, 10)), Err(Errno::EBADF));
     e.close();
 }
 
@@ -545,7 +551,7 @@ fn pid_watches_are_refcounted_and_fds_unique() {
         })
         .unwrap();
     assert_eq!(
-        e.register(&req(&bar, 8, 4, 1, ra)),
+        errno(e.register(&req(&bar, 8, 4, 1, ra))),
         Err(Errno::EEXIST),
         "fd already owned"
     );
@@ -590,7 +596,7 @@ fn one_eventfd_at_three_offsets_writes_all_three() {
     }
     // The exact same local fd twice is refused; another descriptor of it is not.
     assert_eq!(
-        e.register(&req(&bar, 0x400, 4, 9, raws[0])),
+        errno(e.register(&req(&bar, 0x400, 4, 9, raws[0]))),
         Err(Errno::EEXIST)
     );
     let info = e.info().unwrap();
@@ -685,8 +691,8 @@ fn register_batch_results_per_request() {
         req(&bar, 0x18, 4, 0x55, b1), // the same local fd twice
     ];
     let r = e.register_batch(&reqs);
-    assert_eq!(r[1], Err(Errno::EINVAL));
-    assert_eq!(r[4], Err(Errno::EEXIST));
+    assert_eq!(errno(r[1]), Err(Errno::EINVAL));
+    assert_eq!(errno(r[4]), Err(Errno::EEXIST));
     let ids: Vec<u64> = [0, 2, 3].iter().map(|&i| r[i].unwrap()).collect();
     assert!(ids[0] < ids[1] && ids[1] < ids[2], "ids in request order");
     assert_eq!(
@@ -706,7 +712,7 @@ fn register_batch_results_per_request() {
     let u: Vec<_> = e
         .unregister_batch(&[ids[0], 999, ids[2], ids[0]])
         .into_iter()
-        .map(|r| r.map(|c| c.triggers))
+        .map(|r| errno(r.map(|c| c.triggers)))
         .collect();
     assert_eq!(
         u,
@@ -717,7 +723,13 @@ fn register_batch_results_per_request() {
     e.unregister(ids[1]).unwrap();
     assert_eq!(e.info().unwrap()[1..3], [0, 0]);
     e.close();
-    assert_eq!(e.register_batch(&reqs[..1]), vec![Err(Errno::EBADF)]);
+    assert_eq!(
+        e.register_batch(&reqs[..1])
+            .into_iter()
+            .map(errno)
+            .collect::<Vec<_>>(),
+        vec![Err(Errno::EBADF)]
+    );
 }
 
 /// `shard = device`: every registration of one device (the directory holding its BAR
@@ -835,6 +847,7 @@ fn workers_are_pinned_to_their_cpus() {
             ..Config::default()
         })
         .err()
+        .map(Errno::from)
     };
     assert_eq!(bad(vec![sys::CPU_SETSIZE as u32]), Some(Errno::EINVAL));
     if !allowed.contains(&1023) {

@@ -62,7 +62,7 @@ fn not_an_eventfd_is_emediumtype() {
     let mut src = TestSource::spawn(1);
     assert!(src.cmd("pipe 0").starts_with("ok"));
     assert_eq!(
-        acquire(src.pid, src.fds[0], 0, 0).err(),
+        acquire(src.pid, src.fds[0], 0, 0).err().map(Errno::from),
         Some(Errno::EMEDIUMTYPE)
     );
     src.exit();
@@ -71,10 +71,19 @@ fn not_an_eventfd_is_emediumtype() {
 #[test]
 fn missing_fd_is_ebadf() {
     let mut src = TestSource::spawn(1);
-    assert_eq!(acquire(src.pid, 900, 0, 0).err(), Some(Errno::EBADF));
+    assert_eq!(
+        acquire(src.pid, 900, 0, 0).err().map(Errno::from),
+        Some(Errno::EBADF)
+    );
     assert!(src.cmd("close 0").starts_with("ok"));
-    assert_eq!(acquire(src.pid, src.fds[0], 0, 0).err(), Some(Errno::EBADF));
-    assert_eq!(acquire(src.pid, -1, 0, 0).err(), Some(Errno::EBADF));
+    assert_eq!(
+        acquire(src.pid, src.fds[0], 0, 0).err().map(Errno::from),
+        Some(Errno::EBADF)
+    );
+    assert_eq!(
+        acquire(src.pid, -1, 0, 0).err().map(Errno::from),
+        Some(Errno::EBADF)
+    );
     src.exit();
 }
 
@@ -84,9 +93,18 @@ fn dead_pid_is_esrch() {
     let pid = src.pid;
     let fd = src.fds[0];
     src.exit();
-    assert_eq!(acquire(pid, fd, 0, 0).err(), Some(Errno::ESRCH));
-    assert_eq!(acquire(0, fd, 0, 0).err(), Some(Errno::ESRCH));
-    assert_eq!(acquire(-5, fd, 0, 0).err(), Some(Errno::ESRCH));
+    assert_eq!(
+        acquire(pid, fd, 0, 0).err().map(Errno::from),
+        Some(Errno::ESRCH)
+    );
+    assert_eq!(
+        acquire(0, fd, 0, 0).err().map(Errno::from),
+        Some(Errno::ESRCH)
+    );
+    assert_eq!(
+        acquire(-5, fd, 0, 0).err().map(Errno::from),
+        Some(Errno::ESRCH)
+    );
 }
 
 #[test]
@@ -94,7 +112,9 @@ fn wrong_start_is_eownerdead() {
     let src = TestSource::spawn(1);
     let start = source::process_start(src.pid).unwrap();
     assert_eq!(
-        acquire(src.pid, src.fds[0], start + 1, 0).err(),
+        acquire(src.pid, src.fds[0], start + 1, 0)
+            .err()
+            .map(Errno::from),
         Some(Errno::EOWNERDEAD)
     );
     assert!(acquire(src.pid, src.fds[0], start, 0).is_ok());
@@ -109,7 +129,9 @@ fn replaced_eventfd_is_estale() {
     drop(first);
     assert_eq!(src.cmd("replace 0"), format!("ok {}", src.fds[0]));
     assert_eq!(
-        acquire(src.pid, src.fds[0], 0, identity).err(),
+        acquire(src.pid, src.fds[0], 0, identity)
+            .err()
+            .map(Errno::from),
         Some(Errno::ESTALE)
     );
     let again = acquire(src.pid, src.fds[0], 0, 0).unwrap();

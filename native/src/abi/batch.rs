@@ -93,7 +93,7 @@ pub extern "C" fn ioeventd_register_batch(
         let mut ok = 0i64;
         for (rec, slot) in recs.chunks_exact_mut(BATCH_RECORD_U64S).zip(slots) {
             use layout::register as w;
-            match slot.and_then(|i| results[i]) {
+            match slot.and_then(|i| results[i].map_err(Errno::from)) {
                 Ok(id) => {
                     ok += 1;
                     rec[w::RESULT] = id;
@@ -130,7 +130,7 @@ pub extern "C" fn ioeventd_unregister_batch(engine: u64, recs: *mut u64, count: 
                     ok += 1;
                     (0, last)
                 }
-                Err(err) => (err.to_abi() as u64, Counters::default()),
+                Err(err) => (Errno::from(err).to_abi() as u64, Counters::default()),
             };
             rec[w::RESULT] = result;
             rec[w::TRIGGERS..w::TRIGGERS + layout::counters::LEN].copy_from_slice(&last.as_words());

@@ -21,7 +21,9 @@ pub mod vfio;
 
 use crate::sys::Errno;
 
-/// An `i64` return value: the value, or `-errno`.
+/// An `i64` return value: the value, or `-errno`. The exports' bodies return
+/// `Result<_, Errno>`: `?` turns every error type of the crate into its errno (its
+/// `From<…> for Errno`), here and nowhere else.
 fn ret_i64(r: Result<i64, Errno>) -> i64 {
     r.unwrap_or_else(Errno::to_abi)
 }

@@ -43,7 +43,7 @@ pub extern "C" fn ioeventd_source_close(fd: i32) -> i32 {
 /// here because Deno's permissions do not let TypeScript read `/proc` without `--allow-all`.
 #[no_mangle]
 pub extern "C" fn ioeventd_process_start_time(pid: i32) -> i64 {
-    ret_i64(source::process_start(pid).map(|start| start as i64))
+    ret_i64((|| Ok(source::process_start(pid)? as i64))())
 }
 
 /// Creates a non-blocking, close-on-exec eventfd in this process (tests, benchmarks).

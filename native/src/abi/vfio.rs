@@ -20,7 +20,7 @@ pub extern "C" fn ioeventd_vfio_open(pci_address: *const u8) -> i32 {
 /// Duplicates VFIO device fd `fd` of process `pid` (the VMM) into this process.
 #[no_mangle]
 pub extern "C" fn ioeventd_vfio_acquire(pid: i32, fd: i32) -> i32 {
-    ret_i32(vfio::acquire(pid, fd).map(IntoRawFd::into_raw_fd))
+    ret_i32((|| Ok(vfio::acquire(pid, fd)?.into_raw_fd()))())
 }
 
 /// Region `region` of a VFIO device into `out` (`region` layout).
@@ -47,7 +47,10 @@ pub extern "C" fn ioeventd_kernel_ioeventfd(
     data: u64,
     efd: i32,
 ) -> i32 {
-    ret_i32(vfio::kernel_ioeventfd(vfio_fd, region, offset, width, data, efd).map(|()| 0))
+    ret_i32((|| {
+        vfio::kernel_ioeventfd(vfio_fd, region, offset, width, data, efd)?;
+        Ok(0)
+    })())
 }
 
 /// Host detection: bit 0 a VFIO type1 container opens, bit 1 vfio-pci is registered.

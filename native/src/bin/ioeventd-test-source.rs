@@ -242,8 +242,8 @@ impl Source {
                 let width = u32::try_from(parse_u64(arg(4))?).map_err(|_| "bad width")?;
                 let data = parse_u64(arg(5))?;
                 let count = parse_u64(arg(6))?;
-                let map = Mapping::open(Path::new(path)).map_err(e)?;
-                let cell = MmioCell::new(map, offset, width).map_err(e)?;
+                let map = Mapping::open(Path::new(path)).map_err(|x| e(x.into()))?;
+                let cell = MmioCell::new(map, offset, width).map_err(|x| e(x.into()))?;
                 Ok(common::measure_latency(&cell, fd, data, count).to_json())
             }
             other => Err(format!("unknown command {other:?}")),

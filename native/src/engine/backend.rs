@@ -2,8 +2,9 @@
 //! which kernel refusals it may route around (only the kernel's own limits, never a rule
 //! the engine shares).
 
-use crate::sys::{Errno, SysResult, VfioRegionInfo};
-use crate::vfio;
+use super::RegisterError;
+use crate::sys::{Errno, VfioRegionInfo};
+use crate::vfio::{self, VfioError};
 use std::os::fd::RawFd;
 
 /// Which backend serves a registration (`ioeventd_registration_backend`).
@@ -50,11 +51,15 @@ impl VfioMode {
 
 /// Whether to ask the kernel first. The kernel's wake-up callback consumes the eventfd's
 /// counter (drivers/vfio/virqfd.c), so the kernel and the workers cannot share an eventfd:
-/// `Auto` on an eventfd the workers already watch joins them, `Kernel` there is `EBUSY`.
-pub(crate) fn kernel_first(mode: VfioMode, watched_by_workers: bool) -> SysResult<bool> {
+/// `Auto` on an eventfd the workers already watch joins them, `Kernel` there is
+/// [`RegisterError::Busy`].
+pub(crate) fn kernel_first(
+    mode: VfioMode,
+    watched_by_workers: bool,
+) -> Result<bool, RegisterError> {
     match mode {
         VfioMode::VfioMmap => Ok(false),
-        VfioMode::Kernel if watched_by_workers => Err(Errno::EBUSY),
+        VfioMode::Kernel if watched_by_workers => Err(RegisterError::Busy),
         VfioMode::Kernel => Ok(true),
         VfioMode::Auto => Ok(!watched_by_workers),
     }
@@ -63,15 +68,19 @@ pub(crate) fn kernel_first(mode: VfioMode, watched_by_workers: bool) -> SysResul
 /// Whether `Auto` may fall back to `VfioMmap` after the kernel refused with `e`: `ENOSPC`
 /// (1000 per device), `ENOTTY`/`EOPNOTSUPP`/`ENOSYS` (no support), and an `EINVAL` for an
 /// 8-byte write at a position the kernel accepts at 4 bytes (its width rule). Anything else
-/// (`EEXIST`, the MSI-X table) is returned, never routed around.
+/// (`EEXIST`, the MSI-X table, a refusal that is not the kernel's) is returned, never
+/// routed around.
 pub(crate) fn may_fall_back(
-    e: Errno,
+    e: &RegisterError,
     device: RawFd,
     region: &VfioRegionInfo,
     offset: u64,
     width: u32,
 ) -> bool {
-    match e {
+    let RegisterError::Vfio(VfioError::Kernel(e)) = e else {
+        return false;
+    };
+    match *e {
         Errno::ENOSPC | Errno::ENOTTY | Errno::EOPNOTSUPP | Errno::ENOSYS => true,
         Errno::EINVAL if width == 8 => vfio::refused_for_width_only(device, region, offset),
         _ => false,
@@ -88,7 +97,10 @@ mod tests {
         assert_eq!(kernel_first(VfioMode::Auto, true), Ok(false));
         assert_eq!(kernel_first(VfioMode::VfioMmap, false), Ok(false));
         assert_eq!(kernel_first(VfioMode::Kernel, false), Ok(true));
-        assert_eq!(kernel_first(VfioMode::Kernel, true), Err(Errno::EBUSY));
+        assert_eq!(
+            kernel_first(VfioMode::Kernel, true).map_err(Errno::from),
+            Err(Errno::EBUSY)
+        );
         assert_eq!(VfioMode::from_u32(1), None);
     }
 }

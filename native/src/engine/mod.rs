@@ -10,22 +10,26 @@
 //! is the one watched; later duplicates of it are closed once their registration succeeds.
 //!
 //! Files: [`request`] (what a registration asks for), [`backend`] (the backends and the
-//! VFIO policy), [`table`] (the registration table), [`register`], [`unregister`].
+//! VFIO policy), [`table`] (the registration table), [`register`], [`unregister`],
+//! [`error`] (the engine's error types).
 
 pub mod backend;
+pub mod error;
 mod register;
 pub mod request;
 mod table;
 mod unregister;
 
 pub use backend::{Backend, VfioMode};
+pub use error::{EngineError, RegisterError};
 pub use request::{Bar, RegisterRequest};
 
 use crate::bar::BarTable;
 use crate::monitor::{self, Event, Monitor};
 use crate::stats::WORKER_U64S;
-use crate::sys::{self, Errno, SysResult};
+use crate::sys;
 use crate::worker::{self, ControlOp, PollMode, WorkerShared};
+use error::Closed;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use table::{State, WorkerHandle};
@@ -110,15 +114,16 @@ static SERIAL: AtomicU64 = AtomicU64::new(1);
 impl Engine {
     /// Starts `config.workers` (0 ⇒ 1) workers and the monitor thread. `EINVAL` for more
     /// than [`MAX_WORKERS`] workers, more than [`sys::CPU_SETSIZE`] CPUs or a CPU id
-    /// beyond it; a pinning refusal (`sched_setaffinity`) is returned as is.
-    pub fn open(config: Config) -> SysResult<Engine> {
+    /// beyond it ([`EngineError::InvalidConfig`]); a pinning refusal (`sched_setaffinity`)
+    /// is returned as is.
+    pub fn open(config: Config) -> Result<Engine, EngineError> {
         let mut config = config;
         config.workers = config.workers.max(1);
         if config.workers > MAX_WORKERS
             || config.cpus.len() > sys::CPU_SETSIZE
             || config.cpus.iter().any(|&c| c as usize >= sys::CPU_SETSIZE)
         {
-            return Err(Errno::EINVAL);
+            return Err(EngineError::InvalidConfig);
         }
         let _ = sys::raise_nofile_limit();
         let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +169,7 @@ impl Engine {
         };
         if let Some(e) = failure {
             engine.close();
-            return Err(e);
+            return Err(EngineError::Sys(e));
         }
         Ok(engine)
     }
@@ -173,10 +178,10 @@ impl Engine {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn open_state(&self) -> SysResult<MutexGuard<'_, State>> {
+    fn open_state(&self) -> Result<MutexGuard<'_, State>, Closed> {
         let g = self.lock();
         if g.closed {
-            Err(Errno::EBADF)
+            Err(Closed)
         } else {
             Ok(g)
         }
@@ -218,7 +223,7 @@ impl Engine {
     }
 
     /// `[id, triggers, signals, last_trigger_unix_ns]` per registration, by id.
-    pub fn registration_stats(&self) -> SysResult<Vec<[u64; 4]>> {
+    pub fn registration_stats(&self) -> Result<Vec<[u64; 4]>, EngineError> {
         let st = self.open_state()?;
         let mut v: Vec<[u64; 4]> = st
             .regs
@@ -233,7 +238,7 @@ impl Engine {
     }
 
     /// The `stats_workers` layout, all workers in order.
-    pub fn worker_stats(&self) -> SysResult<Vec<u64>> {
+    pub fn worker_stats(&self) -> Result<Vec<u64>, EngineError> {
         let st = self.open_state()?;
         let mut v = Vec::with_capacity(st.workers.len() * WORKER_U64S);
         for w in &st.workers {
@@ -244,7 +249,7 @@ impl Engine {
 
     /// `[workers, registrations, bar_mappings, watched_pids, poll_mode, canary_period_us,
     /// alive, shard, pinned_cpus, watched_eventfds, read_fallback]`.
-    pub fn info(&self) -> SysResult<[u64; INFO_U64S]> {
+    pub fn info(&self) -> Result<[u64; INFO_U64S], EngineError> {
         let st = self.open_state()?;
         let alive = st
             .workers
@@ -266,9 +271,10 @@ impl Engine {
         ])
     }
 
-    /// Waits up to `timeout_ms` (negative: forever) for events. `EBADF` after close.
-    pub fn events_wait(&self, out: &mut [Event], timeout_ms: i32) -> SysResult<usize> {
-        self.monitor.events.wait(out, timeout_ms)
+    /// Waits up to `timeout_ms` (negative: forever) for events; [`EngineError::Closed`]
+    /// after close.
+    pub fn events_wait(&self, out: &mut [Event], timeout_ms: i32) -> Result<usize, EngineError> {
+        Ok(self.monitor.events.wait(out, timeout_ms)?)
     }
 }
 

@@ -7,13 +7,14 @@
 use super::backend::{self, Backend};
 use super::request::{Bar, RegisterRequest, SourceProcess};
 use super::table::{answer, EventfdKey, RegInfo, Served, State, WatchedEventfd};
-use super::{Engine, ShardMode, MAX_BATCH};
+use super::{Engine, RegisterError, ShardMode, MAX_BATCH};
 use crate::bar::{BarTable, Mapping};
-use crate::mmio::{MmioCell, Width};
+use crate::control::ControlResult;
+use crate::mmio::{MmioCell, MmioError, Width};
 use crate::monitor::Monitor;
 use crate::source;
 use crate::stats::RegStats;
-use crate::sys::{self, Errno, SysResult};
+use crate::sys;
 use crate::vfio::{self, KernelIoeventfd};
 use crate::worker::{Op, Target, WatchedRef};
 use std::collections::{HashMap, HashSet};
@@ -51,8 +52,8 @@ struct Watch<'e> {
 }
 
 impl<'e> Watch<'e> {
-    /// Watches `pid` (when > 0) for exit; `ESRCH` when gone or not started at `pid_start`.
-    fn take(monitor: &'e Monitor, pid: i32, pid_start: u64) -> SysResult<Watch<'e>> {
+    /// Watches `pid` (when > 0) for exit; refused when gone or not started at `pid_start`.
+    fn take(monitor: &'e Monitor, pid: i32, pid_start: u64) -> Result<Watch<'e>, RegisterError> {
         let process = if pid > 0 {
             let start = monitor.watch(pid, pid_start)?;
             Some(SourceProcess { pid, start })
@@ -93,7 +94,7 @@ struct Planned<'e> {
 
 enum Plan<'e> {
     /// Finished while planning: refused, or served by the kernel.
-    Done(SysResult<u64>),
+    Done(Result<u64, RegisterError>),
     Worker(Planned<'e>),
 }
 
@@ -109,30 +110,27 @@ struct Batch {
 
 impl Engine {
     /// Arms a write; returns the registration id. See the ABI table for the errors.
-    pub fn register(&self, req: &RegisterRequest<'_>) -> SysResult<u64> {
+    ///
+    /// On a VFIO device's BAR (`req.bar` is [`Bar::Vfio`]) the same checks come first
+    /// (width, alignment, eventfd, bounds against the region's size), so every backend
+    /// accepts the same requests; then the mode picks the backend
+    /// ([`backend::kernel_first`], [`backend::may_fall_back`]).
+    pub fn register(&self, req: &RegisterRequest<'_>) -> Result<u64, RegisterError> {
         self.register_batch(std::slice::from_ref(req))[0]
-    }
-
-    /// Arms a write on a VFIO device's BAR (`req.bar` is [`Bar::Vfio`]). The same checks
-    /// as `register` come first (width, alignment, eventfd, bounds against the region's
-    /// size: `ERANGE`), so every backend accepts the same requests; then the mode picks
-    /// the backend ([`backend::kernel_first`], [`backend::may_fall_back`]).
-    pub fn register_vfio(&self, req: &RegisterRequest<'_>) -> SysResult<u64> {
-        self.register(req)
     }
 
     /// Registers every request, each as `register` would, with one control operation per
     /// worker (sent to all workers before waiting for any). One result per request, in
-    /// order; a refusal affects only its own request. `EBADF` for each after close,
-    /// `EINVAL` for each beyond [`MAX_BATCH`]. Requests on the same eventfd (even within
-    /// the batch) share its epoll entry.
-    pub fn register_batch(&self, reqs: &[RegisterRequest<'_>]) -> Vec<SysResult<u64>> {
+    /// order; a refusal affects only its own request. [`RegisterError::Closed`] for each
+    /// after close, [`RegisterError::TooMany`] for each beyond [`MAX_BATCH`]. Requests on
+    /// the same eventfd (even within the batch) share its epoll entry.
+    pub fn register_batch(&self, reqs: &[RegisterRequest<'_>]) -> Vec<Result<u64, RegisterError>> {
         if reqs.len() > MAX_BATCH {
-            return vec![Err(Errno::EINVAL); reqs.len()];
+            return vec![Err(RegisterError::TooMany); reqs.len()];
         }
         let mut st = match self.open_state() {
             Ok(st) => st,
-            Err(e) => return vec![Err(e); reqs.len()],
+            Err(e) => return vec![Err(e.into()); reqs.len()],
         };
         let mut batch = Batch {
             ops: st.no_ops(),
@@ -165,14 +163,14 @@ impl Engine {
         st: &mut State,
         batch: &mut Batch,
         req: &RegisterRequest<'_>,
-    ) -> SysResult<Plan<'e>> {
+    ) -> Result<Plan<'e>, RegisterError> {
         let key = Self::precheck(st, batch, req)?;
         let watched = st.watched.contains_key(&key) || batch.pending.contains_key(&key);
         let kernel_served = st.kernel_served.contains_key(&key);
         let (map, backend) = match req.bar {
             Bar::File(path) => {
                 if kernel_served {
-                    return Err(Errno::EBUSY);
+                    return Err(RegisterError::Busy);
                 }
                 (self.bars.acquire(path)?, Backend::UserMmap)
             }
@@ -181,11 +179,12 @@ impl Engine {
                 region,
                 mode,
             } => {
-                vfio::check_device(device).map_err(vfio::device_error)?;
+                // Not a VFIO device: `NotVfioDevice` (see `From<VfioError>`).
+                vfio::check_device(device)?;
                 let info = vfio::bar_region(device, region)?;
                 match req.offset.checked_add(u64::from(req.width)) {
                     Some(end) if end <= info.size => {}
-                    _ => return Err(Errno::ERANGE),
+                    _ => return Err(MmioError::OutOfRange.into()),
                 }
                 if backend::kernel_first(mode, watched)? {
                     match self.arm_kernel(st, req, device, &info, key) {
@@ -195,14 +194,14 @@ impl Engine {
                         }
                         Err(e) if mode == backend::VfioMode::Kernel => return Err(e),
                         Err(e) => {
-                            if !backend::may_fall_back(e, device, &info, req.offset, req.width) {
+                            if !backend::may_fall_back(&e, device, &info, req.offset, req.width) {
                                 return Err(e);
                             }
                         }
                     }
                 }
                 if kernel_served {
-                    return Err(Errno::EBUSY);
+                    return Err(RegisterError::Busy);
                 }
                 (self.bars.acquire_vfio(device, region)?, Backend::VfioMmap)
             }
@@ -216,21 +215,25 @@ impl Engine {
     }
 
     /// The checks every backend shares; returns the eventfd's key.
-    fn precheck(st: &State, batch: &Batch, req: &RegisterRequest<'_>) -> SysResult<EventfdKey> {
+    fn precheck(
+        st: &State,
+        batch: &Batch,
+        req: &RegisterRequest<'_>,
+    ) -> Result<EventfdKey, RegisterError> {
         let width = Width::from_bytes(req.width)?;
         if !req.offset.is_multiple_of(width.bytes()) {
-            return Err(Errno::EINVAL);
+            return Err(MmioError::Misaligned.into());
         }
         let efd = req.efd;
         if efd < 0 {
-            return Err(Errno::EBADF);
+            return Err(RegisterError::FdNotOpen);
         }
-        sys::fstat(efd)?;
-        let id = source::eventfd_fdinfo(efd).ok_or(Errno::EMEDIUMTYPE)?;
+        sys::fstat(efd).map_err(RegisterError::Sys)?;
+        let id = source::eventfd_fdinfo(efd).ok_or(RegisterError::NotEventfd)?;
         // The same descriptor twice would be closed twice (another descriptor of the same
         // eventfd is fine: it joins the registrations of that eventfd).
         if st.held.contains(&efd) || batch.fds.contains(&efd) {
-            return Err(Errno::EEXIST);
+            return Err(RegisterError::DuplicateFd);
         }
         let pending = batch.pending.iter().map(|(k, p)| (*k, p.2));
         Ok(st.eventfd_key(pending, efd, id))
@@ -244,7 +247,7 @@ impl Engine {
         device: RawFd,
         region: &sys::VfioRegionInfo,
         key: EventfdKey,
-    ) -> SysResult<u64> {
+    ) -> Result<u64, RegisterError> {
         let watch = Watch::take(&self.monitor, req.pid, req.pid_start)?;
         // The engine owns the eventfd from here on; the kernel takes its own reference.
         let efd = sys::own_fd(req.efd);
@@ -266,7 +269,7 @@ impl Engine {
             Err((e, efd)) => {
                 // Not ours after all: hand the descriptor back without closing it.
                 let _ = efd.into_raw_fd();
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -293,12 +296,12 @@ impl Engine {
         req: &RegisterRequest<'_>,
         backend: Backend,
         key: EventfdKey,
-    ) -> SysResult<Planned<'e>> {
+    ) -> Result<Planned<'e>, RegisterError> {
         let cell = MmioCell::new(bar.map().clone(), req.offset, req.width)?;
         let watch = Watch::take(&self.monitor, req.pid, req.pid_start)?;
         // Close-on-exec is per descriptor; the file status flags (O_NONBLOCK), shared with
         // the process the eventfd came from, are left alone: reads use RWF_NOWAIT.
-        sys::set_cloexec(req.efd)?;
+        sys::set_cloexec(req.efd).map_err(RegisterError::Sys)?;
         let id = st.take_id();
         let stats = Arc::new(RegStats::default());
         let target = Target {
@@ -340,7 +343,7 @@ impl Engine {
     /// Records a planned registration once its worker has answered (`r`: the watched
     /// eventfd's token). On a refusal the guards give back what was taken and the
     /// descriptor stays with the caller.
-    fn commit(st: &mut State, p: Planned<'_>, r: SysResult<u64>) -> SysResult<u64> {
+    fn commit(st: &mut State, p: Planned<'_>, r: ControlResult<u64>) -> Result<u64, RegisterError> {
         let token = r?;
         if p.new_eventfd {
             let watched = WatchedEventfd {

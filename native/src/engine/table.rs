@@ -5,8 +5,9 @@
 use super::backend::Backend;
 use super::request::SourceProcess;
 use crate::bar::Mapping;
+use crate::control::{ControlError, ControlResult};
 use crate::stats::RegStats;
-use crate::sys::{self, Errno, SysResult};
+use crate::sys;
 use crate::vfio::KernelIoeventfd;
 use crate::worker::{BatchResult, Op, WorkerShared};
 use std::collections::{HashMap, HashSet};
@@ -108,7 +109,7 @@ impl State {
 
     /// Hands each worker its batch of control ops (empty batches are skipped), then waits
     /// for every answer: the workers apply their batches in parallel.
-    pub fn submit_all(&self, ops: Vec<Vec<Op>>) -> Vec<Option<SysResult<BatchResult>>> {
+    pub fn submit_all(&self, ops: Vec<Vec<Op>>) -> Vec<Option<ControlResult<BatchResult>>> {
         let replies: Vec<_> = ops
             .into_iter()
             .enumerate()
@@ -143,15 +144,19 @@ impl State {
     }
 }
 
-/// The answer to op `item` of worker `worker`'s batch (`EIO` when there is none).
+/// The answer to op `item` of worker `worker`'s batch ([`ControlError::NoAnswer`] when
+/// there is none).
 pub(crate) fn answer(
-    answers: &[Option<SysResult<BatchResult>>],
+    answers: &[Option<ControlResult<BatchResult>>],
     worker: usize,
     item: usize,
-) -> SysResult<u64> {
+) -> ControlResult<u64> {
     match &answers[worker] {
-        Some(Ok(results)) => results.get(item).copied().unwrap_or(Err(Errno::EIO)),
+        Some(Ok(results)) => results
+            .get(item)
+            .copied()
+            .unwrap_or(Err(ControlError::NoAnswer)),
         Some(Err(e)) => Err(*e),
-        None => Err(Errno::EIO),
+        None => Err(ControlError::NoAnswer),
     }
 }

@@ -4,14 +4,14 @@
 
 use super::backend::Backend;
 use super::table::{answer, RegInfo, Served, State};
-use super::Engine;
+use super::{Engine, EngineError};
+use crate::control::ControlResult;
 use crate::stats::Counters;
-use crate::sys::{Errno, SysResult};
 use crate::worker::Op;
 
 /// One id of an unregister batch: finished at once, or waiting for its worker's answer.
 enum Pending {
-    Done(SysResult<Counters>),
+    Done(Result<Counters, EngineError>),
     Worker {
         worker: usize,
         item: usize,
@@ -20,42 +20,46 @@ enum Pending {
 }
 
 impl Engine {
-    /// Which backend serves `id`; `ENOENT` if unknown.
-    pub fn backend(&self, id: u64) -> SysResult<Backend> {
+    /// Which backend serves `id`; [`EngineError::UnknownId`] if unknown.
+    pub fn backend(&self, id: u64) -> Result<Backend, EngineError> {
         let st = self.open_state()?;
-        st.regs.get(&id).map(|r| r.backend).ok_or(Errno::ENOENT)
+        st.regs
+            .get(&id)
+            .map(|r| r.backend)
+            .ok_or(EngineError::UnknownId)
     }
 
-    /// Index of the worker serving `id`; `ENOENT` if unknown, `EOPNOTSUPP` when the kernel
-    /// serves it (no worker).
-    pub fn worker_of(&self, id: u64) -> SysResult<usize> {
+    /// Index of the worker serving `id`; [`EngineError::UnknownId`] if unknown,
+    /// [`EngineError::KernelServed`] when the kernel serves it (no worker).
+    pub fn worker_of(&self, id: u64) -> Result<usize, EngineError> {
         let st = self.open_state()?;
         match st.regs.get(&id).map(|r| &r.served) {
             Some(Served::Worker { worker, .. }) => Ok(*worker),
-            Some(Served::Kernel { .. }) => Err(Errno::EOPNOTSUPP),
-            None => Err(Errno::ENOENT),
+            Some(Served::Kernel { .. }) => Err(EngineError::KernelServed),
+            None => Err(EngineError::UnknownId),
         }
     }
 
     /// Barrier: disarms `id` (its eventfd's other registrations go on), closes the eventfd
     /// with its last registration, releases its BAR. Returns the registration's final
-    /// counters, read after the barrier (no write can follow). `ENOENT` if unknown.
-    pub fn unregister(&self, id: u64) -> SysResult<Counters> {
+    /// counters, read after the barrier (no write can follow). [`EngineError::UnknownId`]
+    /// if unknown.
+    pub fn unregister(&self, id: u64) -> Result<Counters, EngineError> {
         self.unregister_batch(&[id])[0]
     }
 
     /// `unregister` for each id, with one control operation per worker. One result per id,
-    /// in order (an id given twice: `ENOENT` the second time).
-    pub fn unregister_batch(&self, ids: &[u64]) -> Vec<SysResult<Counters>> {
+    /// in order (an id given twice: [`EngineError::UnknownId`] the second time).
+    pub fn unregister_batch(&self, ids: &[u64]) -> Vec<Result<Counters, EngineError>> {
         let mut st = match self.open_state() {
             Ok(st) => st,
-            Err(e) => return vec![Err(e); ids.len()],
+            Err(e) => return vec![Err(e.into()); ids.len()],
         };
         let mut ops = st.no_ops();
         let mut pending = Vec::with_capacity(ids.len());
         for &id in ids {
             let Some(info) = st.regs.remove(&id) else {
-                pending.push(Pending::Done(Err(Errno::ENOENT)));
+                pending.push(Pending::Done(Err(EngineError::UnknownId)));
                 continue;
             };
             match info.served {
@@ -85,7 +89,12 @@ impl Engine {
 
     /// The engine's side of an unregistration, once the worker has answered (`r`: 1 when
     /// the eventfd went with it): the table, the BAR reference, the source-process watch.
-    fn finish(&self, st: &mut State, info: RegInfo, r: SysResult<u64>) -> SysResult<Counters> {
+    fn finish(
+        &self,
+        st: &mut State,
+        info: RegInfo,
+        r: ControlResult<u64>,
+    ) -> Result<Counters, EngineError> {
         if let Some(p) = info.source_process {
             self.monitor.unwatch(p.pid, p.start);
         }
@@ -103,7 +112,7 @@ impl Engine {
                     }
                 }
                 // After the worker's answer: it has dropped the write, so these are final.
-                r.map(|_| info.stats.snapshot())
+                r.map(|_| info.stats.snapshot()).map_err(EngineError::from)
             }
             // De-assigned in the kernel (no write from now on) and the eventfd closed.
             Served::Kernel { entry, key } => {

@@ -100,5 +100,7 @@ impl fmt::Display for Errno {
     }
 }
 
+impl std::error::Error for Errno {}
+
 /// The result of a system call wrapper.
 pub type SysResult<T> = Result<T, Errno>;

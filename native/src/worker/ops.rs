@@ -2,9 +2,9 @@
 //! operations to its slots, between two batches of epoll events.
 
 use super::{Slot, WatchedEventfd, Worker};
-use crate::control::{BatchResult, ControlOp, Op, Target, WatchedRef};
+use crate::control::{BatchResult, ControlError, ControlOp, ControlResult, Op, Target, WatchedRef};
 use crate::slot_token::{self, token, MAX_SLOTS};
-use crate::sys::{self, Errno, SysResult};
+use crate::sys;
 use std::os::fd::{AsRawFd, RawFd};
 
 impl Worker {
@@ -33,9 +33,10 @@ impl Worker {
                     let token = match to {
                         WatchedRef::Token(t) => Ok(t),
                         // The watch it depends on failed: so does the attach.
-                        WatchedRef::Item(k) => {
-                            results.get(k).copied().unwrap_or(Err(Errno::EINVAL))
-                        }
+                        WatchedRef::Item(k) => results
+                            .get(k)
+                            .copied()
+                            .unwrap_or(Err(ControlError::BadReference)),
                     };
                     token.and_then(|t| self.attach(t, target).map(|()| t))
                 }
@@ -46,29 +47,29 @@ impl Worker {
         results
     }
 
-    fn slot_mut(&mut self, token: u64) -> SysResult<&mut Slot> {
+    fn slot_mut(&mut self, token: u64) -> ControlResult<&mut Slot> {
         let (index, generation) = (slot_token::index(token), slot_token::generation(token));
         match self.slots.get_mut(index) {
             Some(s) if s.generation == generation && s.watched.is_some() => Ok(s),
-            _ => Err(Errno::ENOENT),
+            _ => Err(ControlError::UnknownTarget),
         }
     }
 
-    fn watch(&mut self, efd: RawFd, target: Target) -> SysResult<u64> {
+    fn watch(&mut self, efd: RawFd, target: Target) -> ControlResult<u64> {
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None if self.slots.len() < MAX_SLOTS => {
                 self.slots.push(Slot::default());
                 self.slots.len() - 1
             }
-            None => return Err(Errno::ENOMEM),
+            None => return Err(ControlError::NoSlot),
         };
         let slot = &mut self.slots[index];
         let t = token(index as u32, slot.generation);
         // Level-triggered: a counter that is already non-zero is served at once.
         if let Err(e) = sys::epoll_add(self.epfd.as_raw_fd(), efd, sys::EPOLLIN, t) {
             self.free.push(index as u32);
-            return Err(e);
+            return Err(ControlError::Sys(e));
         }
         slot.watched = Some(WatchedEventfd {
             efd: sys::own_fd(efd),
@@ -78,7 +79,7 @@ impl Worker {
         Ok(t)
     }
 
-    fn attach(&mut self, token: u64, target: Target) -> SysResult<()> {
+    fn attach(&mut self, token: u64, target: Target) -> ControlResult<()> {
         let slot = self.slot_mut(token)?;
         if let Some(src) = &mut slot.watched {
             src.targets.push(target);
@@ -86,18 +87,18 @@ impl Worker {
         Ok(())
     }
 
-    fn detach(&mut self, token: u64, id: u64) -> SysResult<u64> {
+    fn detach(&mut self, token: u64, id: u64) -> ControlResult<u64> {
         let index = (token & 0xFFFF_FFFF) as u32;
         let epfd = self.epfd.as_raw_fd();
         let slot = self.slot_mut(token)?;
         let Some(src) = &mut slot.watched else {
-            return Err(Errno::ENOENT);
+            return Err(ControlError::UnknownTarget);
         };
         let at = src
             .targets
             .iter()
             .position(|t| t.id == id)
-            .ok_or(Errno::ENOENT)?;
+            .ok_or(ControlError::UnknownTarget)?;
         // Drops this target's reference to its BAR.
         drop(src.targets.remove(at));
         if !src.targets.is_empty() {

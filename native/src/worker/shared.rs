@@ -1,10 +1,10 @@
 //! The state a worker thread shares with the engine: its control queue and eventfd (the
 //! engine's end of the channel in `control.rs`), its canary, its statistics, its liveness.
 
-use crate::control::BatchResult;
 use crate::control::{spin_allowed, ControlOp, Op, Replier, Reply, REPLY_SPIN};
+use crate::control::{BatchResult, ControlError, ControlResult};
 use crate::stats::WorkerStats;
-use crate::sys::{self, Errno, SysResult};
+use crate::sys::{self, SysResult};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,18 +52,20 @@ impl WorkerShared {
 
     /// Queues a batch and wakes the worker; [`WorkerShared::wait`] collects the answer, so
     /// that a caller can hand batches to several workers before waiting for any.
-    pub fn submit(&self, ops: Vec<Op>) -> SysResult<Arc<Reply>> {
+    pub fn submit(&self, ops: Vec<Op>) -> ControlResult<Arc<Reply>> {
         if !self.running.load(Ordering::Acquire) {
-            return Err(Errno::EBADF);
+            return Err(ControlError::WorkerGone);
         }
         let reply = Reply::new();
-        self.send(ControlOp::Batch(ops, Replier(Some(reply.clone()))))?;
+        self.send(ControlOp::Batch(ops, Replier(Some(reply.clone()))))
+            .map_err(ControlError::Sys)?;
         Ok(reply)
     }
 
     /// Waits for the answer to a submitted batch: spins on its `done` flag for up to
-    /// [`REPLY_SPIN`], then sleeps on its condvar. `EBADF` when the worker is gone.
-    pub fn wait(&self, reply: &Reply) -> SysResult<BatchResult> {
+    /// [`REPLY_SPIN`], then sleeps on its condvar; [`ControlError::WorkerGone`] when the
+    /// worker is gone.
+    pub fn wait(&self, reply: &Reply) -> ControlResult<BatchResult> {
         if spin_allowed() {
             let t0 = Instant::now();
             'spin: loop {
@@ -90,7 +92,7 @@ impl WorkerShared {
             g = next;
             // A worker that died never answers; its queued batch is simply left behind.
             if timeout.timed_out() && !self.running.load(Ordering::Acquire) && g.is_none() {
-                return Err(Errno::EBADF);
+                return Err(ControlError::WorkerGone);
             }
         }
     }

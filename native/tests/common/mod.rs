@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use ioeventd_native::sys::Errno;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A result with its error as the errno the C ABI reports for it (the crate's errors are
+/// typed; the tests assert the ABI's numbers).
+pub fn errno<T, E: Into<Errno>>(r: Result<T, E>) -> Result<T, Errno> {
+    r.map_err(Into::into)
+}
 
 /// A temp file of `len` zero bytes standing in for a BAR; removed on drop.
 pub struct TempBar {
