@@ -8,6 +8,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { type EngineOptions, NativeEngine, type PollMode } from "../service/native/engine.ts";
 import { controlOps } from "./control_ops.ts";
+import { guestDoorbells } from "./guest_doorbells.ts";
 import { GPU, removeDir, spawnAgent, tempDir } from "../test/support/agent.ts";
 import { NATIVE_BIN, SourceProcess } from "../test/support/source_process.ts";
 import { renderTable } from "../service/cli/table.ts";
@@ -412,6 +413,9 @@ try {
   const cpRows: string[][] = [["measure", "value"]];
   for (const [k, v] of Object.entries(cp)) cpRows.push([k, JSON.stringify(v)]);
   console.log(renderTable(cpRows));
+
+  // 6. A real KVM guest's doorbells: exit, the agent in each poll mode, a bare consumer, RAM.
+  results.guest_doorbells = await guestDoorbells({ quick: QUICK });
 } finally {
   removeDir(dir);
 }

@@ -426,28 +426,31 @@ impl Bare {
             sys::epoll_add(ep.as_raw_fd(), fd, sys::EPOLLIN, i as u64)?;
         }
         let timeout = if spin { 0 } else { -1 };
-        let thread = std::thread::spawn(move || {
-            let mut events = [EpollEvent::default(); 16];
-            loop {
-                let n = match sys::epoll_wait(ep.as_raw_fd(), &mut events, timeout) {
-                    Ok(n) => n,
-                    Err(Errno::EINTR) => continue,
-                    Err(_) => return,
-                };
-                for ev in &events[..n] {
-                    let t = ev.token();
-                    if t == TOKEN_STOP {
-                        return;
-                    }
-                    let d = &DOORBELLS[t as usize];
-                    if let Ok(v) = sys::read_counter_nonblocking(fds[t as usize]) {
-                        let _ = bar.store(d.bar_offset() as usize, d.width as usize, d.value);
-                        counters.writes.fetch_add(1, Ordering::Relaxed);
-                        counters.signals.fetch_add(v, Ordering::Relaxed);
+        let thread = std::thread::Builder::new()
+            .name("bare-consumer".into())
+            .spawn(move || {
+                let mut events = [EpollEvent::default(); 16];
+                loop {
+                    let n = match sys::epoll_wait(ep.as_raw_fd(), &mut events, timeout) {
+                        Ok(n) => n,
+                        Err(Errno::EINTR) => continue,
+                        Err(_) => return,
+                    };
+                    for ev in &events[..n] {
+                        let t = ev.token();
+                        if t == TOKEN_STOP {
+                            return;
+                        }
+                        let d = &DOORBELLS[t as usize];
+                        if let Ok(v) = sys::read_counter_nonblocking(fds[t as usize]) {
+                            let _ = bar.store(d.bar_offset() as usize, d.width as usize, d.value);
+                            counters.writes.fetch_add(1, Ordering::Relaxed);
+                            counters.signals.fetch_add(v, Ordering::Relaxed);
+                        }
                     }
                 }
-            }
-        });
+            })
+            .map_err(|e| Errno::from_io(&e))?;
         Ok(Bare { stop, thread })
     }
 
@@ -755,10 +758,13 @@ impl Vmm {
         let mut cpu = self.cpu.take().ok_or("no vCPU")?;
         let mode = self.mode;
         let before = self.bare_snapshot();
-        let thread = std::thread::spawn(move || {
-            let r = cpu.run(mode, program, &code);
-            (cpu, r)
-        });
+        let thread = std::thread::Builder::new()
+            .name("vcpu0".into())
+            .spawn(move || {
+                let r = cpu.run(mode, program, &code);
+                (cpu, r)
+            })
+            .map_err(|e| format!("vCPU thread: {e}"))?;
         self.running = Some(Running {
             thread,
             program,
