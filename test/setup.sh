@@ -12,6 +12,18 @@
 #   busybox (static)    the VM guest's initramfs                        busybox-static
 #   cpio                the VM guest's initramfs                        cpio
 #   openssl             test CAs and certificates (test/security/)      openssl
+#   grpc_python_plugin  Python client stubs (clients/python, test/clients)  protobuf-compiler-grpc
+#   python3 grpc        the Python example client runs against an agent  python3-grpcio python3-protobuf
+#   protoc-gen-go(-grpc) Go client stubs (clients/go)                    protoc-gen-go protoc-gen-go-grpc
+#   go                  compiles the Go example against Debian's gRPC    golang-go golang-google-grpc-dev
+#                                                                        golang-google-protobuf-dev
+#                                                                        golang-google-genproto-dev
+#                                                                        golang-github-golang-protobuf-1-5-dev
+#   (the 1-5 shim is named: apt otherwise picks 1-3, whose proto.Marshal predates APIv2 messages)
+#
+# Python is Debian's /usr/bin/python3 (where python3-grpcio installs), never a python3 that an
+# earlier PATH entry (pyenv, a venv) may provide. Go builds in GOPATH mode against
+# /usr/share/gocode, the sources the golang-*-dev packages install; nothing is downloaded.
 #
 # A tool whose check fails has its packages installed (or reinstalled, when present but broken);
 # if the check still fails, the script stops with one line naming the tool, the packages and the
@@ -56,6 +68,68 @@ check_busybox() { # the guest needs the static one: it runs with no libc in the 
 }
 check_cpio() { (cd "$work" && echo . | cpio -o -H newc >/dev/null); }
 check_openssl() { openssl version && openssl genpkey -algorithm ed25519 >/dev/null; }
+check_grpc_python_plugin() { # generates a service stub for a one-RPC file
+  mkdir -p "$work/grpcpy" "$work/proto"
+  printf '%s\n' 'syntax = "proto3";' 'package probe;' 'message M {}' \
+    'service S { rpc Call(M) returns (M); }' >"$work/proto/svc.proto"
+  protoc -I"$work/proto" --python_out="$work/grpcpy" --grpc_python_out="$work/grpcpy" \
+    --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" "$work/proto/svc.proto" &&
+    grep -q 'class SStub' "$work/grpcpy/svc_pb2_grpc.py"
+}
+check_python_grpc() { # imports grpc and protobuf, serialises a well-known type
+  /usr/bin/python3 -c 'import grpc, google.protobuf.timestamp_pb2 as t
+print(grpc.__version__, len(t.Timestamp(seconds=1).SerializeToString()))'
+}
+check_protoc_gen_go() { # both Go plugins generate code for the same service file
+  mkdir -p "$work/gogen" "$work/proto"
+  printf '%s\n' 'syntax = "proto3";' 'package probe;' 'option go_package = "example.com/probe";' \
+    'message M {}' 'service S { rpc Call(M) returns (M); }' >"$work/proto/gosvc.proto"
+  protoc -I"$work/proto" --go_out="$work/gogen" --go_opt=paths=source_relative \
+    --go-grpc_out="$work/gogen" --go-grpc_opt=paths=source_relative "$work/proto/gosvc.proto" &&
+    grep -q 'func NewSClient' "$work/gogen/gosvc_grpc.pb.go"
+}
+check_go() { # compiles and runs a program that uses grpc, protobuf and genproto, offline
+  local src="$work/gopath/src/probe"
+  mkdir -p "$src"
+  cat >"$src/main.go" <<'GO'
+package main
+
+import (
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+func main() {
+	// gRPC's codec on an APIv2 message (what protoc-gen-go writes): needs the 1.5 shim.
+	codec := encoding.GetCodec("proto")
+	b, err := codec.Marshal(timestamppb.New(timestamppb.Now().AsTime()))
+	var back timestamppb.Timestamp
+	if err == nil {
+		err = codec.Unmarshal(b, &back)
+	}
+	if err != nil || back.Seconds == 0 {
+		panic(fmt.Sprint("codec round trip: ", err))
+	}
+	st, err := status.New(codes.InvalidArgument, "probe").WithDetails(&errdetails.ErrorInfo{Reason: "PROBE"})
+	if err != nil {
+		panic(err)
+	}
+	for _, d := range status.Convert(st.Err()).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			fmt.Println("go grpc ok", info.Reason)
+		}
+	}
+}
+GO
+  (cd "$src" && GO111MODULE=off GOPATH="$work/gopath:/usr/share/gocode" \
+    GOCACHE="$work/gocache" GOPROXY=off go run .) | tee /dev/stderr | grep -q 'go grpc ok'
+}
 
 # --- install or repair -------------------------------------------------------------------------
 
@@ -97,3 +171,8 @@ ensure qemu-system-x86_64 check_qemu qemu-system-x86
 ensure busybox check_busybox busybox-static file
 ensure cpio check_cpio cpio
 ensure openssl check_openssl openssl
+ensure grpc_python_plugin check_grpc_python_plugin protobuf-compiler-grpc
+ensure python3-grpcio check_python_grpc python3-grpcio python3-protobuf
+ensure protoc-gen-go check_protoc_gen_go protoc-gen-go protoc-gen-go-grpc
+ensure go check_go golang-go golang-google-grpc-dev golang-google-protobuf-dev \
+  golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
