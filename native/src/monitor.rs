@@ -13,6 +13,7 @@
     clippy::cast_lossless
 )]
 
+use crate::abi_layout as layout;
 use crate::source;
 use crate::sys::{self, EpollEvent, Errno, SysResult};
 use crate::worker::{RunningGuard, WorkerShared};
@@ -90,37 +91,74 @@ impl fmt::Display for QueueClosed {
 
 impl std::error::Error for QueueClosed {}
 
-/// Event kind: a watched source process exited (`a` = pid, `b` = start time).
+/// Event kind: a watched source process exited.
 pub const EVENT_SOURCE_EXITED: u64 = 1;
 
-/// One event: `[kind, a, b, c]`.
-pub type Event = [u64; 4];
+/// One event, as the `event` record of `ioeventd_events_wait` carries it
+/// ([`crate::abi_layout::event`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Event {
+    /// What happened: [`EVENT_SOURCE_EXITED`].
+    pub kind: u64,
+    /// The source process's pid.
+    pub pid: u64,
+    /// Its start time (clock ticks since boot): with the pid, one process.
+    pub start_time: u64,
+}
+
+impl Event {
+    /// A watched source process exited.
+    pub fn source_exited(pid: i32, start_time: u64) -> Event {
+        Event {
+            kind: EVENT_SOURCE_EXITED,
+            pid: pid as u64,
+            start_time,
+        }
+    }
+
+    /// The words of the `event` record, in order (the reserved word is 0).
+    pub fn as_words(&self) -> [u64; layout::event::LEN] {
+        let mut w = [0u64; layout::event::LEN];
+        w[layout::event::KIND] = self.kind;
+        w[layout::event::PID] = self.pid;
+        w[layout::event::START_TIME] = self.start_time;
+        w
+    }
+}
+
+/// The queue's state under its mutex.
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    /// Closed: every wait fails from now on.
+    closed: bool,
+}
 
 /// The event queue read by `events_wait`.
 #[derive(Default)]
 pub struct EventQueue {
-    inner: Mutex<(VecDeque<Event>, bool)>,
+    inner: Mutex<Queue>,
     cv: Condvar,
 }
 
 impl EventQueue {
-    fn lock(&self) -> MutexGuard<'_, (VecDeque<Event>, bool)> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Appends an event and wakes the waiters.
     pub fn push(&self, ev: Event) {
         let mut g = self.lock();
-        if g.0.len() >= MAX_QUEUED_EVENTS {
-            g.0.pop_front();
+        if g.events.len() >= MAX_QUEUED_EVENTS {
+            g.events.pop_front();
         }
-        g.0.push_back(ev);
+        g.events.push_back(ev);
         self.cv.notify_all();
     }
 
     /// Marks the queue closed and wakes every waiter.
     pub fn close(&self) {
-        self.lock().1 = true;
+        self.lock().closed = true;
         self.cv.notify_all();
     }
 
@@ -132,10 +170,10 @@ impl EventQueue {
             .map(|ms| Instant::now() + Duration::from_millis(ms));
         let mut g = self.lock();
         loop {
-            if g.1 {
+            if g.closed {
                 return Err(QueueClosed);
             }
-            if !g.0.is_empty() || out.is_empty() {
+            if !g.events.is_empty() || out.is_empty() {
                 break;
             }
             g = match deadline {
@@ -152,9 +190,9 @@ impl EventQueue {
                 }
             };
         }
-        let n = out.len().min(g.0.len());
+        let n = out.len().min(g.events.len());
         for slot in out.iter_mut().take(n) {
-            *slot = g.0.pop_front().unwrap_or_default();
+            *slot = g.events.pop_front().unwrap_or_default();
         }
         Ok(n)
     }
@@ -222,8 +260,7 @@ impl Monitor {
         let _ = sys::epoll_del(self.epfd.as_raw_fd(), fd.as_raw_fd());
         w.pidfd = None;
         w.exited = true;
-        self.events
-            .push([EVENT_SOURCE_EXITED, pid as u64, w.start, 0]);
+        self.events.push(Event::source_exited(pid, w.start));
         true
     }
 
@@ -384,18 +421,18 @@ mod tests {
     #[test]
     fn event_queue_wait_timeout_push_close() {
         let q = Arc::new(EventQueue::default());
-        let mut out = [[0u64; 4]; 2];
+        let mut out = [Event::default(); 2];
         assert_eq!(q.wait(&mut out, 10), Ok(0));
-        q.push([1, 2, 3, 0]);
-        q.push([1, 4, 5, 0]);
-        q.push([1, 6, 7, 0]);
+        q.push(Event::source_exited(2, 3));
+        q.push(Event::source_exited(4, 5));
+        q.push(Event::source_exited(6, 7));
         assert_eq!(q.wait(&mut out, 0), Ok(2));
-        assert_eq!(out[1], [1, 4, 5, 0]);
+        assert_eq!(out[1].as_words(), [1, 4, 5, 0]);
         assert_eq!(q.wait(&mut out, 0), Ok(1));
-        assert_eq!(out[0], [1, 6, 7, 0]);
+        assert_eq!(out[0].as_words(), [1, 6, 7, 0]);
         let q2 = q.clone();
         let waiter = std::thread::spawn(move || {
-            let mut out = [[0u64; 4]; 1];
+            let mut out = [Event::default(); 1];
             q2.wait(&mut out, -1)
         });
         std::thread::sleep(Duration::from_millis(20));

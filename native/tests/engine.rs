@@ -13,9 +13,9 @@ mod common;
 use common::{errno, eventually, TempBar, TestSource};
 use ioeventd_native::bar::fnv1a;
 use ioeventd_native::engine::{Bar, Config, Engine, RegisterRequest, ShardMode};
-use ioeventd_native::monitor::EVENT_SOURCE_EXITED;
+use ioeventd_native::monitor::{Event, EVENT_SOURCE_EXITED};
 use ioeventd_native::source;
-use ioeventd_native::stats::{HISTOGRAM_U64S, WORKER_U64S};
+use ioeventd_native::stats::{Counters, HISTOGRAM_U64S, WORKER_U64S};
 use ioeventd_native::sys::{self, Errno};
 use ioeventd_native::worker::PollMode;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
@@ -56,12 +56,13 @@ fn req(bar: &TempBar, offset: u64, width: u32, data: u64, efd: i32) -> RegisterR
     }
 }
 
-fn reg_stats(e: &Engine, id: u64) -> [u64; 4] {
+fn reg_stats(e: &Engine, id: u64) -> Counters {
     e.registration_stats()
         .unwrap()
         .into_iter()
-        .find(|r| r[0] == id)
+        .find(|r| r.id == id)
         .unwrap()
+        .counters
 }
 
 fn fd_is_open(fd: i32) -> bool {
@@ -92,7 +93,7 @@ fn each_width_lands_at_its_offset() {
             bar.wait_for(offset, &data.to_le_bytes()[..w]),
             "width {width}"
         );
-        assert!(eventually(|| reg_stats(&e, id)[1] == 1));
+        assert!(eventually(|| reg_stats(&e, id).triggers == 1));
         keep.push(fd);
     }
     // Nothing else in the file was touched.
@@ -106,9 +107,9 @@ fn each_width_lands_at_its_offset() {
     assert_eq!(info[6], 1, "alive");
     let stats = e.registration_stats().unwrap();
     assert_eq!(stats.len(), 4);
-    assert!(stats
-        .iter()
-        .all(|r| r[1] == 1 && r[2] == 1 && r[3] > 1_600_000_000_000_000_000));
+    assert!(stats.iter().all(|r| r.counters.triggers == 1
+        && r.counters.signals == 1
+        && r.counters.last_trigger_unix_ns > 1_600_000_000_000_000_000));
 }
 
 #[test]
@@ -189,13 +190,13 @@ fn pending_signal_fires_at_once_and_coalesced_signals_count() {
         .unwrap();
     assert!(bar.wait_for(8, &0xCAFE_F00Du32.to_le_bytes()));
     assert!(
-        eventually(|| reg_stats(&e, id)[1..3] == [1, 5]),
+        eventually(|| reg_stats(&e, id).as_words()[..2] == [1, 5]),
         "{:?}",
         reg_stats(&e, id)
     );
     sys::write_u64(fd.as_raw_fd(), 3).unwrap();
     assert!(
-        eventually(|| reg_stats(&e, id)[1..3] == [2, 8]),
+        eventually(|| reg_stats(&e, id).as_words()[..2] == [2, 8]),
         "{:?}",
         reg_stats(&e, id)
     );
@@ -220,7 +221,10 @@ fn busy_and_adaptive_modes_deliver() {
             bar.zero(16, 2);
             sys::write_u64(fd.as_raw_fd(), 1).unwrap();
             assert!(bar.wait_for(16, &0xBEEFu16.to_le_bytes()), "{mode:?}");
-            assert!(eventually(|| reg_stats(&e, id)[1] == round), "{mode:?}");
+            assert!(
+                eventually(|| reg_stats(&e, id).triggers == round),
+                "{mode:?}"
+            );
             if round % 5 == 0 {
                 // Let the adaptive worker fall back to blocking.
                 std::thread::sleep(Duration::from_millis(2));
@@ -273,13 +277,16 @@ fn source_exit_produces_an_event() {
     assert_eq!(e.info().unwrap()[3], 1, "watched pids");
     assert_eq!(src.cmd("signal 0"), "ok 1");
     assert!(bar.wait_for(0, &7u32.to_le_bytes()));
-    let mut out = [[0u64; 4]; 4];
+    let mut out = [Event::default(); 4];
     assert_eq!(e.events_wait(&mut out, 0), Ok(0));
     let pid = src.pid;
     src.exit();
     let n = e.events_wait(&mut out, 2000).unwrap();
     assert_eq!(n, 1);
-    assert_eq!(out[0], [EVENT_SOURCE_EXITED, pid as u64, start, 0]);
+    assert_eq!(
+        out[0].as_words(),
+        [EVENT_SOURCE_EXITED, pid as u64, start, 0]
+    );
     let info = e.info().unwrap();
     assert_eq!(info[3], 0, "no longer watched");
     assert_eq!(info[1], 1, "the registration stays until unregistered");
@@ -349,7 +356,7 @@ fn close_joins_and_releases_everything() {
     let waiter = {
         let e = e.clone();
         std::thread::spawn(move || {
-            let mut out = [[0u64; 4]; 1];
+            let mut out = [Event::default(); 1];
             e.events_wait(&mut out, -1)
         })
     };
@@ -364,7 +371,7 @@ fn close_joins_and_releases_everything() {
         errno(e.register(&req(&bar, 0, 8, 1, handover(&fd)))),
         Err(Errno::EBADF)
     );
-    let mut out = [[0u64; 4]; 1];
+    let mut out = [Event::default(); 1];
     assert_eq!(errno(e.events_wait(&mut out, 10)), Err(Errno::EBADF));
     e.close();
 }
@@ -466,7 +473,12 @@ fn unregister_is_a_barrier_under_load() {
     }
     let total = sent.load(Ordering::Relaxed);
     assert!(total >= MIN_SIGNALS);
-    let triggers: u64 = e.registration_stats().unwrap().iter().map(|r| r[1]).sum();
+    let triggers: u64 = e
+        .registration_stats()
+        .unwrap()
+        .iter()
+        .map(|r| r.counters.triggers)
+        .sum();
     assert!(triggers > 0);
     eprintln!(
         "barrier: {total} signals, {cycles} cycles ({} unregisters) in {:?}",
@@ -566,7 +578,7 @@ fn pid_watches_are_refcounted_and_fds_unique() {
     assert_eq!(e.info().unwrap()[1..4], [1, 1, 1]);
     e.unregister(ib).unwrap();
     assert_eq!(e.info().unwrap()[1..4], [0, 0, 0]);
-    let mut out = [[0u64; 4]; 1];
+    let mut out = [Event::default(); 1];
     assert_eq!(
         e.events_wait(&mut out, 0),
         Ok(0),
@@ -625,13 +637,14 @@ fn one_eventfd_at_three_offsets_writes_all_three() {
     // depending on whether the two signals coalesced): the three agree.
     assert!(eventually(|| ids
         .iter()
-        .all(|&id| reg_stats(&e, id)[2] == 2)));
+        .all(|&id| reg_stats(&e, id).signals == 2)));
     let first = reg_stats(&e, ids[0]);
     assert!(
-        ids.iter().all(|&id| reg_stats(&e, id)[1..3] == first[1..3]),
+        ids.iter()
+            .all(|&id| reg_stats(&e, id).as_words()[..2] == first.as_words()[..2]),
         "{first:?}"
     );
-    let base = first[1];
+    let base = first.triggers;
 
     // Unregister the middle one: a barrier for it alone.
     e.unregister(ids[1]).unwrap();
@@ -641,9 +654,9 @@ fn one_eventfd_at_three_offsets_writes_all_three() {
     }
     for round in 1..=3u64 {
         assert_eq!(src.cmd("signal 0"), "ok 1");
-        assert!(eventually(
-            || reg_stats(&e, ids[0])[1] == base + round && reg_stats(&e, ids[2])[1] == base + round
-        ));
+        assert!(eventually(|| reg_stats(&e, ids[0]).triggers
+            == base + round
+            && reg_stats(&e, ids[2]).triggers == base + round));
     }
     assert!(bar.wait_for(offsets[0], &(data(0) as u32).to_le_bytes()));
     assert!(bar.wait_for(offsets[2], &(data(2) as u32).to_le_bytes()));
@@ -656,7 +669,7 @@ fn one_eventfd_at_three_offsets_writes_all_three() {
         .registration_stats()
         .unwrap()
         .iter()
-        .all(|r| r[0] != ids[1]));
+        .all(|r| r.id != ids[1]));
     // The flags of the source's file were never touched (no O_NONBLOCK).
     assert_eq!(src.cmd("flags 0"), flags_before);
     let flags: i32 = flags_before.trim_start_matches("ok ").parse().unwrap();

@@ -3,6 +3,7 @@
 use super::{ret_i32, ret_i64};
 use crate::abi_layout as layout;
 use crate::engine::{Config, Engine, ShardMode};
+use crate::monitor::Event;
 use crate::sys::{self, Errno};
 use crate::worker::PollMode;
 use crate::{insert_engine, take_engine, ABI_VERSION};
@@ -95,10 +96,10 @@ pub extern "C" fn ioeventd_events_wait(
         let n = usize::try_from(cap).unwrap_or(usize::MAX).min(1024);
         let len = layout::event::LEN;
         let out = sys::abi_slice_mut(buf, (n * len) as u64).ok_or(Errno::EFAULT)?;
-        let mut events = vec![[0u64; 4]; n];
+        let mut events = vec![Event::default(); n];
         let got = e.events_wait(&mut events, timeout_ms)?;
         for (dst, ev) in out.chunks_exact_mut(len).zip(&events[..got]) {
-            dst.copy_from_slice(ev);
+            dst.copy_from_slice(&ev.as_words());
         }
         Ok(got as i64)
     })())

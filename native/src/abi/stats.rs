@@ -14,7 +14,7 @@ pub extern "C" fn ioeventd_stats_registrations(engine: u64, buf: *mut u64, cap: 
         let out = sys::abi_slice_mut(buf, cap.saturating_mul(len as u64)).ok_or(Errno::EFAULT)?;
         let recs = e.registration_stats()?;
         for (dst, rec) in out.chunks_exact_mut(len).zip(&recs) {
-            dst.copy_from_slice(rec);
+            dst.copy_from_slice(&rec.as_words());
         }
         Ok(recs.len() as i64)
     })())

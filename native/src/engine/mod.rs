@@ -24,9 +24,10 @@ pub use backend::{Backend, VfioMode};
 pub use error::{EngineError, RegisterError};
 pub use request::{Bar, RegisterRequest};
 
+use crate::abi_layout as layout;
 use crate::bar::BarTable;
 use crate::monitor::{self, Event, Monitor};
-use crate::stats::WORKER_U64S;
+use crate::stats::{Counters, WORKER_U64S};
 use crate::sys;
 use crate::worker::{self, ControlOp, PollMode, WorkerShared};
 use error::Closed;
@@ -67,6 +68,25 @@ impl ShardMode {
             ShardMode::RoundRobin => 0,
             ShardMode::Device => 1,
         }
+    }
+}
+
+/// One registration's counters, as `ioeventd_stats_registrations` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationStats {
+    /// The registration id.
+    pub id: u64,
+    /// Its counters.
+    pub counters: Counters,
+}
+
+impl RegistrationStats {
+    /// The words of the `stats` record, in order.
+    pub fn as_words(&self) -> [u64; layout::stats::LEN] {
+        let mut w = [0u64; layout::stats::LEN];
+        w[layout::stats::ID] = self.id;
+        w[layout::stats::TRIGGERS..].copy_from_slice(&self.counters.as_words());
+        w
     }
 }
 
@@ -222,18 +242,18 @@ impl Engine {
         self.monitor.clear();
     }
 
-    /// `[id, triggers, signals, last_trigger_unix_ns]` per registration, by id.
-    pub fn registration_stats(&self) -> Result<Vec<[u64; 4]>, EngineError> {
+    /// Every registration's counters now, sorted by id.
+    pub fn registration_stats(&self) -> Result<Vec<RegistrationStats>, EngineError> {
         let st = self.open_state()?;
-        let mut v: Vec<[u64; 4]> = st
+        let mut v: Vec<RegistrationStats> = st
             .regs
             .iter()
-            .map(|(id, r)| {
-                let [t, s, l] = r.stats.snapshot().as_words();
-                [*id, t, s, l]
+            .map(|(&id, r)| RegistrationStats {
+                id,
+                counters: r.stats.snapshot(),
             })
             .collect();
-        v.sort_unstable_by_key(|r| r[0]);
+        v.sort_unstable_by_key(|r| r.id);
         Ok(v)
     }
 
