@@ -329,25 +329,11 @@ impl BarTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn temp_file(name: &str, len: usize) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("ioeventd-bar-{}-{name}", std::process::id()));
-        let mut f = std::fs::File::create(&p).unwrap();
-        f.write_all(&vec![0u8; len]).unwrap();
-        p
-    }
-
-    fn mapped_in_self(p: &Path) -> usize {
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        let needle = std::fs::canonicalize(p).unwrap();
-        let needle = needle.to_str().unwrap();
-        maps.lines().filter(|l| l.ends_with(needle)).count()
-    }
+    use crate::test_support::{mapped_in_self, temp_file, temp_path};
 
     #[test]
     fn refcount_maps_once_and_unmaps_on_last_release() {
-        let p = temp_file("refcount", 8192);
+        let p = temp_file("refcount", 8192, 0);
         let t = BarTable::default();
         let a = t.acquire(&p).unwrap();
         let b = t.acquire(&p).unwrap();
@@ -369,7 +355,7 @@ mod tests {
 
     #[test]
     fn same_file_through_another_path_shares_the_mapping() {
-        let p = temp_file("alias", 4096);
+        let p = temp_file("alias", 4096, 0);
         let alias = p.parent().unwrap().join(".").join(p.file_name().unwrap());
         let t = BarTable::default();
         let a = t.acquire(&p).unwrap();
@@ -383,7 +369,7 @@ mod tests {
 
     #[test]
     fn a_non_vfio_descriptor_is_not_a_vfio_bar() {
-        let p = temp_file("notvfio", 4096);
+        let p = temp_file("notvfio", 4096, 0);
         let f = std::fs::File::open(&p).unwrap();
         let t = BarTable::default();
         assert_eq!(
@@ -396,12 +382,12 @@ mod tests {
 
     #[test]
     fn device_hash_is_the_directory_of_the_file() {
-        let dir = std::env::temp_dir().join(format!("ioeventd-bar-{}-dev", std::process::id()));
+        let dir = temp_path("dev");
         std::fs::create_dir_all(&dir).unwrap();
         for n in ["resource0", "resource2"] {
             std::fs::write(dir.join(n), [0u8; 64]).unwrap();
         }
-        let other = temp_file("otherdev", 64);
+        let other = temp_file("otherdev", 64, 0);
         let t = BarTable::default();
         let a = t.acquire(&dir.join("resource0")).unwrap();
         let b = t.acquire(&dir.join("resource2")).unwrap();
@@ -421,7 +407,7 @@ mod tests {
 
     #[test]
     fn zero_length_and_missing_files_are_errors() {
-        let p = temp_file("empty", 0);
+        let p = temp_file("empty", 0, 0);
         let t = BarTable::default();
         assert_eq!(t.acquire(&p).err().map(Errno::from), Some(Errno::EINVAL));
         assert!(t.is_empty());

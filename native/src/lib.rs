@@ -19,6 +19,8 @@ mod slot_token;
 pub mod source;
 pub mod stats;
 pub mod sys;
+#[cfg(test)]
+mod test_support;
 pub mod vfio;
 pub mod worker;
 

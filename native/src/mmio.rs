@@ -184,14 +184,7 @@ impl MmioCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn temp_bar(name: &str, len: usize, fill: u8) -> (PathBuf, Arc<Mapping>) {
-        let p = std::env::temp_dir().join(format!("ioeventd-mmio-{}-{name}", std::process::id()));
-        std::fs::write(&p, vec![fill; len]).unwrap();
-        let m = Mapping::open(&p).unwrap();
-        (p, m)
-    }
+    use crate::test_support::temp_bar;
 
     #[test]
     fn each_width_writes_le_bytes_in_place_and_nothing_around() {
