@@ -1,5 +1,6 @@
 // Agent metrics: identity (build info), readiness and start-up recovery, the devices it sees,
 // the native engine's health, and what the last scrape cost.
+import { hostname } from "node:os";
 import type { Registry as PromRegistry } from "prom-client";
 import type { PciDevice, UnmanagedReason } from "../devices/types.ts";
 import type { EngineInfo } from "../native/engine.ts";
@@ -27,6 +28,50 @@ const UNMANAGED_REASONS: readonly UnmanagedReason[] = [
   "CONFIG_INVALID",
   "RESOURCE_UNREADABLE",
 ];
+
+/**
+ * A PCI address as DCGM (and NVML's busId, nvidia-smi's pci.bus_id) writes it: an 8-digit
+ * domain, upper-case hex: "0000:65:00.0" → "00000000:65:00.0", "0000:00:1b.0" →
+ * "00000000:00:1B.0". ioeventd_device_info carries it, so PromQL joins with DCGM's series.
+ */
+export function dcgmPciBusId(address: string): string {
+  const m = /^([0-9a-f]{1,8}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(address);
+  if (!m) return address.toUpperCase();
+  return `${m[1].padStart(8, "0")}:${m[2]}:${m[3]}.${m[4]}`.toUpperCase();
+}
+
+/**
+ * The host name DCGM's series carry as `Hostname`: dcgm-exporter takes $NODE_NAME when set
+ * (the Kubernetes node, as the DaemonSet sets it for both), else the OS host name.
+ */
+export function nodeName(): string {
+  try {
+    const fromEnv = Deno.env.get("NODE_NAME");
+    if (fromEnv) return fromEnv;
+  } catch { /* no env permission: the OS host name */ }
+  try {
+    return hostname();
+  } catch {
+    return "";
+  }
+}
+
+const hex4 = (n: number) => `0x${n.toString(16).padStart(4, "0")}`;
+
+/** The ioeventd_device_info labels of a device. */
+export function deviceInfoLabels(d: PciDevice, host: string): Record<string, string> {
+  return {
+    device: d.address,
+    pci_bus_id: dcgmPciBusId(d.address),
+    vendor: hex4(d.vendorId),
+    device_id: hex4(d.deviceId),
+    driver: d.driver ?? "",
+    numa_node: d.numaNode === null ? "" : String(d.numaNode),
+    iommu_group: d.iommuGroup === null ? "" : String(d.iommuGroup),
+    managed: String(d.managed),
+    hostname: host,
+  };
+}
 
 /** A one-sample gauge that is absent while `value` returns null. */
 function optional(name: string, help: string, value: () => number | null): SnapshotMetric {
@@ -88,6 +133,29 @@ export function registerAgentMetrics(registry: PromRegistry, snap: () => AgentSn
       return [managed, unmanaged];
     },
   ).registerIn(registry);
+  const host = nodeName();
+  const infos = new Map<string, Sample>();
+  new SnapshotMetric(
+    "ioeventd_device_info",
+    "Always 1, one series per PCI device the agent sees: device (its address as the other " +
+      "series name it), pci_bus_id (as DCGM writes it, 00000000:65:00.0, to join DCGM_FI_* " +
+      "series on), vendor, device_id, driver, numa_node, iommu_group, managed, and hostname " +
+      "($NODE_NAME or the OS host name, DCGM's Hostname).",
+    "gauge",
+    () => {
+      const out: Sample[] = [];
+      for (const d of snap().devices) {
+        const labels = deviceInfoLabels(d, host);
+        const key = JSON.stringify(labels);
+        let s = infos.get(key);
+        if (!s) infos.set(key, s = { value: 1, labels });
+        out.push(s);
+      }
+      if (infos.size > 4 * out.length + 64) infos.clear(); // devices changed a lot: start over
+      return out;
+    },
+  ).registerIn(registry);
+
   const byReason = UNMANAGED_REASONS.map((reason): Sample => ({ value: 0, labels: { reason } }));
   new SnapshotMetric(
     "ioeventd_devices_unmanaged",

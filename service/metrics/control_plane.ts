@@ -50,7 +50,9 @@ export function registerControlPlaneMetrics(
   ).registerIn(registry);
   new SnapshotMetric(
     "ioeventd_registrations_rejected_total",
-    "Requests the registry refused, by reason (the google.rpc.ErrorInfo reason returned).",
+    "DEPRECATED, removed after 0.2: use ioeventd_requests_rejected_total{grpc_method, " +
+      "reason}. Creates, reconciles and deletes the registry refused, by ErrorInfo reason; " +
+      "NOT_FOUND is a delete of an id or key that names nothing (e.g. a retried delete).",
     "counter",
     labelled("reason", Object.keys(REASONS), () => counters()?.rejected ?? none),
   ).registerIn(registry);

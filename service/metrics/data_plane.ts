@@ -7,6 +7,7 @@ import type { PciDevice } from "../devices/types.ts";
 import type { RegistrationStats, WorkerStats } from "../native/engine.ts";
 import type { Registration, RegistryEvent, WatchFilter } from "../registry/registry.ts";
 import { SnapshotHistogram } from "./histogram.ts";
+import { MAX_OWNER_SERIES, type OwnerSeries, OwnerSeriesTable } from "./owners.ts";
 import { type Sample, SnapshotMetric } from "./snapshot_metric.ts";
 
 /** What the data-plane metrics read at each scrape. */
@@ -59,10 +60,29 @@ interface PerIoeventfd {
   info: Sample;
 }
 
+/** The device rules an ioeventfd is orphaned by (registry/validation.ts orphanCause). */
+export const ORPHAN_CAUSES = [
+  "DEVICE_NOT_FOUND",
+  "DEVICE_NOT_MANAGED",
+  "BAR_NOT_MAPPABLE",
+  "WIDTH_UNSUPPORTED",
+  "OUT_OF_BAR",
+  "OVERLAPS_MSIX_TABLE",
+  "OVERLAPS_MSIX_PBA",
+];
+
+/** An orphan cause as a bounded label value. */
+export function orphanCauseLabel(cause: string | undefined): string {
+  return cause && /^[A-Z][A-Z0-9_]{0,63}$/.test(cause) ? cause : "UNKNOWN";
+}
+
 /** One registration the metrics know about. */
 interface Entry {
   state: Registration["state"];
+  orphanCause: string | undefined;
   device: string;
+  owner: string;
+  ownerSeries: OwnerSeries;
   nativeId: bigint | null;
   series: Series;
   /** Counts of native registrations this entry no longer has (it was orphaned). */
@@ -85,6 +105,8 @@ export interface DataPlaneOptions {
   perIoeventfd: boolean;
   /** The native histogram bounds in ns (histogramBoundsNs()). */
   histogramBoundsNs: readonly bigint[];
+  /** Owners with series of their own (MAX_OWNER_SERIES unless a test asks for fewer). */
+  ownerSeriesCap?: number;
 }
 
 export class DataPlaneMetrics {
@@ -96,10 +118,26 @@ export class DataPlaneMetrics {
   readonly #write: SnapshotHistogram;
   readonly #dispatch: SnapshotHistogram;
   readonly #wakeups: Sample = { value: 0, labels: {} };
+  readonly #owners: OwnerSeriesTable;
+  readonly #orphanCauses = new Map<string, Sample>();
   #unsubscribe: (() => void) | null = null;
 
   constructor(registry: PromRegistry, options: DataPlaneOptions) {
     this.#perIoeventfd = options.perIoeventfd;
+    this.#owners = new OwnerSeriesTable(options.ownerSeriesCap ?? MAX_OWNER_SERIES);
+    this.#owners.registerIn(registry);
+    for (const cause of ORPHAN_CAUSES) {
+      this.#orphanCauses.set(cause, { value: 0, labels: { cause } });
+    }
+    new SnapshotMetric(
+      "ioeventd_orphaned_ioeventfds",
+      "ioeventfds that stopped writing, by the device rule they now fail (Ioeventfd." +
+        "orphan_cause: DEVICE_NOT_FOUND when unplugged, DEVICE_NOT_MANAGED when unbound, " +
+        "OVERLAPS_MSIX_TABLE when the table moved onto them, OUT_OF_BAR when the BAR shrank, " +
+        "...). They write nothing and wait to be deleted.",
+      "gauge",
+      () => [...this.#orphanCauses.values()],
+    ).registerIn(registry);
     const series = (pick: (s: Series) => Sample, all = true) => () => {
       const out: Sample[] = [];
       for (const s of this.#series.values()) if (all || s.total.lastNs > 0) out.push(pick(s));
@@ -249,6 +287,8 @@ export class DataPlaneMetrics {
     for (const d of snap.devices) {
       if (d.managed) this.#deviceOf(d.address, seen);
     }
+    this.#owners.beginScrape();
+    for (const s of this.#orphanCauses.values()) s.value = 0;
     for (const e of this.#entries.values()) {
       if (e.nativeId !== null) {
         const stats = snap.registrations.get(e.nativeId);
@@ -259,15 +299,25 @@ export class DataPlaneMetrics {
       total.signals += e.base.signals + e.live.signals;
       const last = Math.max(e.base.lastNs, e.live.lastNs);
       if (last > total.lastNs) total.lastNs = last;
+      const owner = e.ownerSeries.total;
+      owner.triggers += e.base.triggers + e.live.triggers;
+      owner.signals += e.base.signals + e.live.signals;
       const dev = this.#deviceOf(e.device, seen);
       if (e.state === "ARMED") dev.armedCount++;
-      else dev.orphanedCount++;
+      else {
+        dev.orphanedCount++;
+        const cause = orphanCauseLabel(e.orphanCause);
+        let s = this.#orphanCauses.get(cause);
+        if (!s) this.#orphanCauses.set(cause, s = { value: 0, labels: { cause } });
+        s.value++;
+      }
       if (e.detail) {
         e.detail.triggers.value = e.base.triggers + e.live.triggers;
         e.detail.signals.value = e.base.signals + e.live.signals;
         e.detail.last.value = last / 1e9;
       }
     }
+    this.#owners.endScrape();
     for (const s of this.#series.values()) {
       s.triggers.value = s.total.triggers;
       s.signals.value = s.total.signals;
@@ -300,6 +350,7 @@ export class DataPlaneMetrics {
         const e = this.#entries.get(r.id);
         if (!e) break;
         e.state = r.state;
+        e.orphanCause = r.orphanCause;
         if (r.nativeId === null && e.nativeId !== null) this.#retire(e.nativeId, event.final);
         break;
       }
@@ -308,6 +359,7 @@ export class DataPlaneMetrics {
         if (!e) break;
         if (e.nativeId !== null) this.#retire(e.nativeId, event.final);
         addInto(e.series.gone, e.base);
+        this.#owners.release(e.owner, e.base);
         this.#entries.delete(r.id);
         break;
       }
@@ -318,7 +370,10 @@ export class DataPlaneMetrics {
     const series = this.#seriesOf(r.spec.device, r.spec.bar);
     const entry: Entry = {
       state: r.state,
+      orphanCause: r.orphanCause,
       device: r.spec.device,
+      owner: r.owner,
+      ownerSeries: this.#owners.acquire(r.owner),
       nativeId: r.nativeId,
       series,
       base: zero(),

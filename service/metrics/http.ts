@@ -4,8 +4,75 @@
 //   GET /readyz   200 once the journal replay has re-armed everything and the gRPC API
 //                 serves, 503 before that, while stopping, and while the journal cannot be
 //                 written (degraded: the body names why, e.g. "journal unavailable: …").
+//
+// /metrics negotiates: OpenMetrics 1.0.0 when the Accept header prefers
+// application/openmetrics-text (Prometheus does by default), the Prometheus text format
+// otherwise; gzip when Accept-Encoding allows it (Prometheus asks for it on every scrape).
+import { AsyncLocalStorage } from "node:async_hooks";
+import { Buffer } from "node:buffer";
+import { gzipSync } from "node:zlib";
+
+export type ExpositionFormat = "prometheus" | "openmetrics";
+
+export const CONTENT_TYPES: Record<ExpositionFormat, string> = {
+  prometheus: "text/plain; version=0.0.4; charset=utf-8",
+  openmetrics: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+};
+
+/**
+ * The format the request being served asked for. It travels with the request (an
+ * AsyncLocalStorage), so an endpoint's metrics() needs no argument: the agent's wiring
+ * (`metrics: () => metrics.scrape()`) serves both formats as it is.
+ */
+const negotiated = new AsyncLocalStorage<ExpositionFormat>();
+
+/** The format negotiated by the /metrics request being served, if any. */
+export function requestedFormat(): ExpositionFormat | undefined {
+  return negotiated.getStore();
+}
+
+/** Media ranges of an Accept or Accept-Encoding header with their q values, in order. */
+function ranges(header: string | null): { value: string; params: string; q: number }[] {
+  if (!header) return [];
+  return header.split(",").map((part) => {
+    const [value, ...params] = part.split(";").map((p) => p.trim());
+    const q = params.map((p) => /^q=([0-9.]+)$/i.exec(p)).find((m) => m);
+    return {
+      value: value.toLowerCase(),
+      params: params.join(";").toLowerCase(),
+      q: q ? Number(q[1]) : 1,
+    };
+  }).filter((r) => r.value !== "" && Number.isFinite(r.q));
+}
+
+/** The exposition format an Accept header prefers (ties go to OpenMetrics, as asked first). */
+export function negotiate(accept: string | null): ExpositionFormat {
+  let om = 0;
+  let text = 0;
+  for (const r of ranges(accept)) {
+    // OpenMetrics 0.0.1 is a draft this agent does not write: only 1.0.0 (or no version).
+    if (r.value === "application/openmetrics-text" && !/version=0\./.test(r.params)) {
+      om = Math.max(om, r.q);
+    } else if (r.value === "text/plain" || r.value === "text/*" || r.value === "*/*") {
+      text = Math.max(text, r.q);
+    }
+  }
+  return om > 0 && om >= text ? "openmetrics" : "prometheus";
+}
+
+/** Whether an Accept-Encoding header accepts gzip (q > 0, or `*`). */
+export function acceptsGzip(acceptEncoding: string | null): boolean {
+  const rs = ranges(acceptEncoding);
+  const gzip = rs.find((r) => r.value === "gzip" || r.value === "x-gzip");
+  if (gzip) return gzip.q > 0;
+  const any = rs.find((r) => r.value === "*");
+  return any !== undefined && any.q > 0;
+}
+
 export interface HttpEndpoints {
+  /** The exposition in the format of requestedFormat(); Prometheus text if it has none. */
   metrics(): Promise<string>;
+  /** The content type of the Prometheus text (the default format). */
   readonly contentType: string;
   ready(): boolean;
   /** Why not ready (the 503 body), when known. */
@@ -55,9 +122,17 @@ async function handle(request: Request, endpoints: HttpEndpoints): Promise<Respo
   switch (new URL(request.url).pathname) {
     case "/metrics":
       try {
-        return new Response(await endpoints.metrics(), {
-          headers: { "content-type": endpoints.contentType },
-        });
+        const format = negotiate(request.headers.get("accept"));
+        const text = await negotiated.run(format, () => endpoints.metrics());
+        const headers: Record<string, string> = {
+          "content-type": format === "prometheus" ? endpoints.contentType : CONTENT_TYPES[format],
+          vary: "accept, accept-encoding",
+        };
+        if (!acceptsGzip(request.headers.get("accept-encoding"))) {
+          return new Response(text, { headers });
+        }
+        headers["content-encoding"] = "gzip";
+        return new Response(gzipSync(Buffer.from(text, "utf8")), { headers });
       } catch (err) {
         return new Response(`scrape failed: ${err}\n`, { status: 500, headers: TEXT });
       }
