@@ -2,7 +2,8 @@
 // (deploy/prometheus/rules.test.yml); the dashboard is importable JSON.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { parse } from "yaml";
 import { loadDashboard, RULES, RULES_TEST } from "./dashboard_queries.ts";
 import { requireTool } from "./prometheus_server.ts";
 
@@ -14,7 +15,7 @@ function promtool(args: string[]): { status: number | null; output: string } {
 Deno.test("promtool check rules accepts rules.yml", () => {
   const r = promtool(["check", "rules", RULES]);
   assert.equal(r.status, 0, r.output);
-  assert.match(r.output, /SUCCESS: 22 rules found/);
+  assert.match(r.output, /SUCCESS: 32 rules found/);
 });
 
 Deno.test("promtool test rules passes rules.test.yml", () => {
@@ -31,6 +32,30 @@ Deno.test("every alert of rules.yml has a unit test that fires it", () => {
   for (const alert of alerts) {
     const firing = new RegExp(`alertname: ${alert}\\n\\s*exp_alerts:\\n\\s*- exp_labels:`);
     assert.match(tests, firing, `no test makes ${alert} fire`);
+  }
+});
+
+Deno.test("every alert links a runbook that exists and names the alert", () => {
+  const { groups } = parse(Deno.readTextFileSync(RULES)) as {
+    groups: { rules: { alert?: string; annotations?: Record<string, string> }[] }[];
+  };
+  const alerts = groups.flatMap((g) => g.rules).filter((r) => r.alert);
+  assert.ok(alerts.length >= 16);
+  const repo = join(dirname(RULES), "..", "..");
+  for (const a of alerts) {
+    const url = a.annotations?.runbook_url;
+    assert.ok(url, `${a.alert} has no runbook_url`);
+    assert.match(url, /^deploy\/runbooks\/[a-z0-9-]+\.md$/, `${a.alert}: ${url}`);
+    const text = Deno.readTextFileSync(join(repo, url));
+    assert.match(text, new RegExp(`^# ${a.alert}: `), `${url} is not ${a.alert}'s runbook`);
+    for (const part of ["What it means.", "What still works.", "What does not.", "What to do."]) {
+      assert.ok(text.includes(`**${part}**`), `${url} lacks "${part}"`);
+    }
+  }
+  // No runbook without its alert.
+  const linked = new Set(alerts.map((a) => a.annotations!.runbook_url.split("/").pop()));
+  for (const f of Deno.readDirSync(join(repo, "deploy", "runbooks"))) {
+    assert.ok(linked.has(f.name), `deploy/runbooks/${f.name} belongs to no alert`);
   }
 });
 
