@@ -76,7 +76,7 @@ impl std::error::Error for BarError {
 }
 
 /// Where a mapping comes from.
-pub enum Origin {
+pub(crate) enum Origin {
     /// A `resourceN` file (or a regular file), by canonical path.
     File(PathBuf),
     /// A BAR region of a VFIO device (a duplicate of the caller's device descriptor).
@@ -85,8 +85,6 @@ pub enum Origin {
         device: OwnedFd,
         /// The BAR region index.
         region: u32,
-        /// What the kernel says of the region.
-        info: sys::VfioRegionInfo,
     },
 }
 
@@ -185,18 +183,14 @@ impl Mapping {
         let key = fnv1a(&vfio_device_key(device));
         let device = sys::dup(device).map_err(BarError::Sys)?;
         Ok(Arc::new(Mapping {
-            origin: Origin::Vfio {
-                device,
-                region,
-                info,
-            },
+            origin: Origin::Vfio { device, region },
             map,
             device: key,
         }))
     }
 
     /// The canonical path this mapping was made from (`None` for a VFIO region).
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match &self.origin {
             Origin::File(p) => Some(p),
             Origin::Vfio { .. } => None,
@@ -205,18 +199,13 @@ impl Mapping {
 
     /// Hash of the device this BAR belongs to (`shard = device` picks a worker with it):
     /// FNV-1a of the directory holding the BAR file, or of a VFIO device's sysfs path.
-    pub fn device_hash(&self) -> u64 {
+    pub(crate) fn device_hash(&self) -> u64 {
         self.device
-    }
-
-    /// Where the mapping comes from.
-    pub fn origin(&self) -> &Origin {
-        &self.origin
     }
 
     /// Base address of the mapping.
     #[inline]
-    pub fn as_ptr(&self) -> *mut u8 {
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.map.as_ptr()
     }
 
@@ -253,7 +242,7 @@ struct Entry {
 /// The engine's BAR table: one mapping per canonical path or per (VFIO device, region),
 /// ref-counted. A handful of BARs per host: a linear table.
 #[derive(Default)]
-pub struct BarTable {
+pub(crate) struct BarTable {
     entries: Mutex<Vec<Entry>>,
 }
 
@@ -281,7 +270,7 @@ impl BarTable {
     }
 
     /// Takes a reference on the mapping of `path`, mapping it if it is the first.
-    pub fn acquire(&self, path: &Path) -> Result<Arc<Mapping>, BarError> {
+    pub(crate) fn acquire(&self, path: &Path) -> Result<Arc<Mapping>, BarError> {
         let canonical = canonical(path)?;
         self.take_or_insert(
             |m| m.path() == Some(canonical.as_path()),
@@ -291,7 +280,11 @@ impl BarTable {
 
     /// Takes a reference on the mapping of BAR region `region` of the VFIO device open as
     /// `device`, mapping it if it is the first.
-    pub fn acquire_vfio(&self, device: RawFd, region: u32) -> Result<Arc<Mapping>, BarError> {
+    pub(crate) fn acquire_vfio(
+        &self,
+        device: RawFd,
+        region: u32,
+    ) -> Result<Arc<Mapping>, BarError> {
         self.take_or_insert(
             |m| m.is_vfio(device, region),
             || Mapping::open_vfio(device, region),
@@ -300,7 +293,7 @@ impl BarTable {
 
     /// Drops one reference; the table forgets the mapping with its last reference (it is
     /// unmapped as soon as no other `Arc` to it remains).
-    pub fn release(&self, map: &Arc<Mapping>) {
+    pub(crate) fn release(&self, map: &Arc<Mapping>) {
         let mut entries = self.lock();
         if let Some(i) = entries.iter().position(|e| Arc::ptr_eq(&e.map, map)) {
             entries[i].refs -= 1;
@@ -311,17 +304,18 @@ impl BarTable {
     }
 
     /// Number of BARs currently mapped.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
 
     /// True when nothing is mapped.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
 
     /// Forgets every mapping (engine close).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.lock().clear();
     }
 }

@@ -72,7 +72,7 @@ pub enum Width {
 
 impl Width {
     /// 1, 2, 4 or 8 bytes; anything else is [`MmioError::BadWidth`].
-    pub fn from_bytes(bytes: u32) -> Result<Width, MmioError> {
+    pub(crate) fn from_bytes(bytes: u32) -> Result<Width, MmioError> {
         match bytes {
             1 => Ok(Width::W1),
             2 => Ok(Width::W2),
@@ -83,7 +83,7 @@ impl Width {
     }
 
     /// Width in bytes.
-    pub fn bytes(self) -> u64 {
+    pub(crate) fn bytes(self) -> u64 {
         match self {
             Width::W1 => 1,
             Width::W2 => 2,
@@ -103,13 +103,13 @@ impl Width {
 
 /// One naturally aligned location of a mapped BAR.
 pub struct MmioCell {
-    map: Arc<Mapping>,
+    /// Held, never read: keeps the mapping (and so `addr`) alive as long as the cell.
+    _map: Arc<Mapping>,
     addr: *mut u8,
-    offset: u64,
     width: Width,
 }
 
-// SAFETY: `addr` points into `map`, which the cell keeps alive; the memory is shared MMIO
+// SAFETY: `addr` points into `_map`, which the cell keeps alive; the memory is shared MMIO
 // (or a shared file mapping) that may be accessed from any thread with volatile accesses.
 unsafe impl Send for MmioCell {}
 // SAFETY: as above; the cell has no interior mutability of its own.
@@ -129,21 +129,10 @@ impl MmioCell {
         // In bounds by the check above (offset < len <= isize::MAX).
         let addr = map.as_ptr().wrapping_add(offset as usize);
         Ok(MmioCell {
-            map,
+            _map: map,
             addr,
-            offset,
             width,
         })
-    }
-
-    /// The mapping this cell lives in.
-    pub fn mapping(&self) -> &Arc<Mapping> {
-        &self.map
-    }
-
-    /// Offset within the mapping.
-    pub fn offset(&self) -> u64 {
-        self.offset
     }
 
     /// Access width.
@@ -154,7 +143,7 @@ impl MmioCell {
     /// Stores `v` (truncated to the width, little-endian) with one volatile access.
     #[inline]
     pub fn store(&self, v: u64) {
-        // SAFETY: `addr..addr+width` is inside the live mapping held by `self.map` and is
+        // SAFETY: `addr..addr+width` is inside the live mapping held by `self._map` and is
         // naturally aligned (page-aligned base, `offset % width == 0`), checked in `new`.
         unsafe {
             match self.width {

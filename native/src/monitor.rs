@@ -108,7 +108,7 @@ pub struct Event {
 
 impl Event {
     /// A watched source process exited.
-    pub fn source_exited(pid: i32, start_time: u64) -> Event {
+    pub(crate) fn source_exited(pid: i32, start_time: u64) -> Event {
         Event {
             kind: EVENT_SOURCE_EXITED,
             pid: pid as u64,
@@ -136,7 +136,7 @@ struct Queue {
 
 /// The event queue read by `events_wait`.
 #[derive(Default)]
-pub struct EventQueue {
+pub(crate) struct EventQueue {
     inner: Mutex<Queue>,
     cv: Condvar,
 }
@@ -147,7 +147,7 @@ impl EventQueue {
     }
 
     /// Appends an event and wakes the waiters.
-    pub fn push(&self, ev: Event) {
+    pub(crate) fn push(&self, ev: Event) {
         let mut g = self.lock();
         if g.events.len() >= MAX_QUEUED_EVENTS {
             g.events.pop_front();
@@ -157,14 +157,14 @@ impl EventQueue {
     }
 
     /// Marks the queue closed and wakes every waiter.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.cv.notify_all();
     }
 
     /// Waits up to `timeout_ms` (negative: forever) for events; moves up to `out.len()` of
     /// them into `out` and returns how many; [`QueueClosed`] once closed.
-    pub fn wait(&self, out: &mut [Event], timeout_ms: i32) -> Result<usize, QueueClosed> {
+    pub(crate) fn wait(&self, out: &mut [Event], timeout_ms: i32) -> Result<usize, QueueClosed> {
         let deadline = u64::try_from(timeout_ms)
             .ok()
             .map(|ms| Instant::now() + Duration::from_millis(ms));
@@ -217,7 +217,10 @@ pub(crate) struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(workers: Vec<Arc<WorkerShared>>, canary_period_us: u32) -> SysResult<Monitor> {
+    pub(crate) fn new(
+        workers: Vec<Arc<WorkerShared>>,
+        canary_period_us: u32,
+    ) -> SysResult<Monitor> {
         let epfd = sys::epoll_create()?;
         let stop_efd = sys::eventfd(0, sys::EFD_NONBLOCK | sys::EFD_CLOEXEC)?;
         sys::epoll_add(
@@ -268,7 +271,7 @@ impl Monitor {
     /// Watches are keyed by `(pid, start)`, so a reused pid is a different process.
     /// [`WatchError::ProcessGone`] when the process has gone or its start time differs
     /// from a non-zero `expect_start`.
-    pub fn watch(&self, pid: i32, expect_start: u64) -> Result<u64, WatchError> {
+    pub(crate) fn watch(&self, pid: i32, expect_start: u64) -> Result<u64, WatchError> {
         let mut pids = self.pids();
         let list = pids.entry(pid).or_default();
         // At most one live watch per pid: a live pid is one process.
@@ -316,7 +319,7 @@ impl Monitor {
     }
 
     /// Drops a reference taken by [`Monitor::watch`] (same pid and start).
-    pub fn unwatch(&self, pid: i32, start: u64) {
+    pub(crate) fn unwatch(&self, pid: i32, start: u64) {
         let mut pids = self.pids();
         let Some(list) = pids.get_mut(&pid) else {
             return;
@@ -337,17 +340,17 @@ impl Monitor {
     }
 
     /// Processes whose exit is still being watched.
-    pub fn watched(&self) -> usize {
+    pub(crate) fn watched(&self) -> usize {
         self.pids().values().flatten().filter(|w| !w.exited).count()
     }
 
     /// Forgets every watch (closing the pidfds).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.pids().clear();
     }
 
     /// Asks the thread to stop.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let _ = sys::write_u64(self.stop_efd.as_raw_fd(), 1);
     }
 

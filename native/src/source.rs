@@ -117,14 +117,14 @@ pub fn process_start(pid: i32) -> Result<u64, SourceError> {
 
 /// Field 22 of a `/proc/<pid>/stat` line. `comm` (field 2) may contain spaces and
 /// parentheses, so fields are counted after the last `)`.
-pub fn parse_start_time(stat: &str) -> Option<u64> {
+pub(crate) fn parse_start_time(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     // `rest` starts at field 3 (state), so field 22 is the 20th token.
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Whether the local descriptor `fd` is an eventfd.
-pub fn is_eventfd(fd: RawFd) -> bool {
+pub(crate) fn is_eventfd(fd: RawFd) -> bool {
     std::fs::read_link(format!("/proc/self/fd/{fd}"))
         .map(|t| t.as_os_str() == "anon_inode:[eventfd]")
         .unwrap_or(false)
@@ -134,7 +134,7 @@ pub fn is_eventfd(fd: RawFd) -> bool {
 /// an eventfd (no `eventfd-count:` line; unreadable), else `Some(eventfd-id)` — the inner
 /// `None` on a kernel without the `eventfd-id:` line. Cheaper than [`is_eventfd`] plus
 /// [`eventfd_id`] (one open/read/close, no allocation of the text).
-pub fn eventfd_fdinfo(fd: RawFd) -> Option<Option<u64>> {
+pub(crate) fn eventfd_fdinfo(fd: RawFd) -> Option<Option<u64>> {
     use std::io::Read;
     let mut f = std::fs::File::open(format!("/proc/self/fdinfo/{fd}")).ok()?;
     let mut buf = [0u8; 1024];
@@ -161,7 +161,7 @@ pub fn eventfd_fdinfo(fd: RawFd) -> Option<Option<u64>> {
 
 /// The kernel's id of the local eventfd `fd` (`eventfd-id:` in `/proc/self/fdinfo/<fd>`),
 /// unique among live eventfds; `None` on a kernel without that line.
-pub fn eventfd_id(fd: RawFd) -> Option<u64> {
+pub(crate) fn eventfd_id(fd: RawFd) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
         .ok()
         .and_then(|info| {

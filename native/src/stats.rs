@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Finite bucket upper bounds in ns: 1-2-5 steps from 100 ns to 100 ms (inclusive `le`).
-pub const BOUNDS_NS: [u64; 19] = [
+pub(crate) const BOUNDS_NS: [u64; 19] = [
     100,
     200,
     500,
@@ -40,7 +40,7 @@ pub const BOUNDS_NS: [u64; 19] = [
 ];
 
 /// Number of buckets: one per bound plus +Inf.
-pub const NBUCKETS: usize = BOUNDS_NS.len() + 1;
+pub(crate) const NBUCKETS: usize = BOUNDS_NS.len() + 1;
 
 /// u64s per histogram in a snapshot: count, sum, buckets.
 pub const HISTOGRAM_U64S: usize = 2 + NBUCKETS;
@@ -56,13 +56,13 @@ fn bump(a: &AtomicU64, by: u64) {
 
 /// Index of the bucket holding `ns`: the first bound `>= ns`, or the +Inf bucket.
 #[inline]
-pub fn bucket_index(ns: u64) -> usize {
+pub(crate) fn bucket_index(ns: u64) -> usize {
     BOUNDS_NS.partition_point(|&b| b < ns)
 }
 
 /// A histogram of durations in ns with the fixed [`BOUNDS_NS`]; single writer.
 #[derive(Default)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     buckets: [AtomicU64; NBUCKETS],
     count: AtomicU64,
     sum: AtomicU64,
@@ -71,35 +71,35 @@ pub struct Histogram {
 impl Histogram {
     /// Records one sample (single writer only).
     #[inline]
-    pub fn record(&self, ns: u64) {
+    pub(crate) fn record(&self, ns: u64) {
         self.record_n(ns, 1);
     }
 
     /// Records `n` samples of the same value (single writer only).
     #[inline]
-    pub fn record_n(&self, ns: u64, n: u64) {
+    pub(crate) fn record_n(&self, ns: u64, n: u64) {
         bump(&self.buckets[bucket_index(ns)], n);
         bump(&self.count, n);
         bump(&self.sum, ns.wrapping_mul(n));
     }
 
     /// Number of samples.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Relaxed)
     }
 
     /// Sum of the samples in ns.
-    pub fn sum(&self) -> u64 {
+    pub(crate) fn sum(&self) -> u64 {
         self.sum.load(Relaxed)
     }
 
     /// Per-bucket counts (not cumulative).
-    pub fn buckets(&self) -> [u64; NBUCKETS] {
+    pub(crate) fn buckets(&self) -> [u64; NBUCKETS] {
         std::array::from_fn(|i| self.buckets[i].load(Relaxed))
     }
 
     /// Appends `count, sum, buckets[NBUCKETS]`.
-    pub fn snapshot_into(&self, out: &mut Vec<u64>) {
+    pub(crate) fn snapshot_into(&self, out: &mut Vec<u64>) {
         out.push(self.count());
         out.push(self.sum());
         out.extend_from_slice(&self.buckets());
@@ -108,7 +108,7 @@ impl Histogram {
 
 /// Counters of one registration, shared (`Arc`) by its worker and the engine's table.
 #[derive(Default)]
-pub struct RegStats {
+pub(crate) struct RegStats {
     /// Writes performed.
     pub triggers: AtomicU64,
     /// Sum of the eventfd counter values read (coalesced signals).
@@ -120,14 +120,14 @@ pub struct RegStats {
 impl RegStats {
     /// Records one write serving `signals` coalesced signals (single writer only).
     #[inline]
-    pub fn record(&self, signals: u64, unix_ns: u64) {
+    pub(crate) fn record(&self, signals: u64, unix_ns: u64) {
         bump(&self.triggers, 1);
         bump(&self.signals, signals);
         self.last_trigger_unix_ns.store(unix_ns, Relaxed);
     }
 
     /// The counters now (final once the registration's worker has let go of it).
-    pub fn snapshot(&self) -> Counters {
+    pub(crate) fn snapshot(&self) -> Counters {
         Counters {
             triggers: self.triggers.load(Relaxed),
             signals: self.signals.load(Relaxed),
@@ -156,7 +156,7 @@ impl Counters {
 
 /// Statistics of one worker thread.
 #[derive(Default)]
-pub struct WorkerStats {
+pub(crate) struct WorkerStats {
     /// `epoll_wait` returns that delivered at least one event.
     pub wakeups: AtomicU64,
     /// Wake-up → write done, per write.
@@ -168,12 +168,12 @@ pub struct WorkerStats {
 impl WorkerStats {
     /// Counts one wake-up (single writer only).
     #[inline]
-    pub fn wakeup(&self) {
+    pub(crate) fn wakeup(&self) {
         bump(&self.wakeups, 1);
     }
 
     /// Appends the [`WORKER_U64S`] values of the `stats_workers` layout.
-    pub fn snapshot_into(&self, out: &mut Vec<u64>) {
+    pub(crate) fn snapshot_into(&self, out: &mut Vec<u64>) {
         out.push(self.wakeups.load(Relaxed));
         self.service.snapshot_into(out);
         self.dispatch.snapshot_into(out);

@@ -104,17 +104,17 @@ impl std::error::Error for VfioError {
 }
 
 /// `VFIO_DEVICE_FLAGS_PCI`.
-pub const DEVICE_FLAGS_PCI: u32 = 1 << 1;
+pub(crate) const DEVICE_FLAGS_PCI: u32 = 1 << 1;
 /// `VFIO_REGION_INFO_FLAG_MMAP`.
-pub const REGION_FLAG_MMAP: u32 = 1 << 2;
+pub(crate) const REGION_FLAG_MMAP: u32 = 1 << 2;
 /// `VFIO_TYPE1_IOMMU` and `VFIO_TYPE1v2_IOMMU`.
 const TYPE1_IOMMU: u32 = 1;
 const TYPE1V2_IOMMU: u32 = 3;
 /// The last BAR region index of vfio-pci (`VFIO_PCI_BAR5_REGION_INDEX`).
-pub const LAST_BAR_REGION: u32 = 5;
+pub(crate) const LAST_BAR_REGION: u32 = 5;
 
 /// Checks that `fd` is a vfio-pci device descriptor.
-pub fn check_device(fd: RawFd) -> Result<sys::VfioDeviceInfo, VfioError> {
+pub(crate) fn check_device(fd: RawFd) -> Result<sys::VfioDeviceInfo, VfioError> {
     match sys::vfio_device_info(fd) {
         Ok(info) if info.flags & DEVICE_FLAGS_PCI != 0 => Ok(info),
         Ok(_) => Err(VfioError::NotVfioDevice),
@@ -147,7 +147,7 @@ pub fn iommu_group(pci_address: &str) -> Result<String, VfioError> {
 /// no such device or no `/dev/vfio/<group>` (not bound to vfio-pci), `ENODEV` no IOMMU
 /// group, `EBUSY` the group is not viable (another device of it is bound to a host driver)
 /// or already open (the kernel's `EBUSY`), `EOPNOTSUPP` no type1 IOMMU.
-pub fn open_device(pci_address: &str) -> Result<OwnedFd, VfioError> {
+pub(crate) fn open_device(pci_address: &str) -> Result<OwnedFd, VfioError> {
     let group_no = iommu_group(pci_address)?;
     let container = sys::open_rw(Path::new("/dev/vfio/vfio")).map_err(VfioError::Sys)?;
     let c = container.as_raw_fd();
@@ -177,7 +177,7 @@ pub fn open_device(pci_address: &str) -> Result<OwnedFd, VfioError> {
 /// Duplicates the VFIO device descriptor `fd` of process `pid` (the VMM) into this
 /// process. `ESRCH`/`EBADF`/`EPERM` as for eventfd sources, `EMEDIUMTYPE` when it is not a
 /// vfio-pci device.
-pub fn acquire(pid: i32, fd: i32) -> Result<OwnedFd, VfioError> {
+pub(crate) fn acquire(pid: i32, fd: i32) -> Result<OwnedFd, VfioError> {
     let pidfd = source::pidfd(pid, fd).map_err(VfioError::Source)?;
     let local = source::getfd(&pidfd, fd).map_err(VfioError::Source)?;
     check_device(local.as_raw_fd())?;
@@ -186,12 +186,12 @@ pub fn acquire(pid: i32, fd: i32) -> Result<OwnedFd, VfioError> {
 }
 
 /// Region information of region `index` of a device (any index the device has).
-pub fn region_info(device: RawFd, index: u32) -> Result<VfioRegionInfo, VfioError> {
+pub(crate) fn region_info(device: RawFd, index: u32) -> Result<VfioRegionInfo, VfioError> {
     sys::vfio_region_info(device, index).map_err(VfioError::Sys)
 }
 
 /// Region information of BAR `index` (0..=5): [`VfioError::NotABar`] for any other index.
-pub fn bar_region(device: RawFd, index: u32) -> Result<VfioRegionInfo, VfioError> {
+pub(crate) fn bar_region(device: RawFd, index: u32) -> Result<VfioRegionInfo, VfioError> {
     if index > LAST_BAR_REGION {
         return Err(VfioError::NotABar);
     }
@@ -202,7 +202,7 @@ pub fn bar_region(device: RawFd, index: u32) -> Result<VfioRegionInfo, VfioError
 /// `width` is passed as the kernel's flags unchecked (its flag bits equal the width in
 /// bytes), so every refusal is the kernel's own. The eventfd is not taken over: the
 /// kernel holds its own reference.
-pub fn kernel_ioeventfd(
+pub(crate) fn kernel_ioeventfd(
     device: RawFd,
     region: u32,
     offset: u64,
@@ -220,7 +220,7 @@ pub fn kernel_ioeventfd(
 
 /// An ioeventfd served by the kernel, owned by this process. Dropping it de-assigns it
 /// (`fd = -1` with the same key) and closes the eventfd.
-pub struct KernelIoeventfd {
+pub(crate) struct KernelIoeventfd {
     device: OwnedFd,
     at: u64,
     width: u32,
@@ -232,7 +232,7 @@ impl KernelIoeventfd {
     /// Assigns `(region offset + offset, width, data) ← efd` on a duplicate of `device`
     /// (so the device stays open, and the entry alive, as long as this value). On failure
     /// `efd` is handed back with the error ([`VfioError::Kernel`]: the kernel's refusal).
-    pub fn assign(
+    pub(crate) fn assign(
         device: RawFd,
         region: &VfioRegionInfo,
         offset: u64,
@@ -261,7 +261,7 @@ impl KernelIoeventfd {
     }
 
     /// The eventfd the kernel listens on.
-    pub fn efd(&self) -> RawFd {
+    pub(crate) fn efd(&self) -> RawFd {
         self.efd.as_raw_fd()
     }
 }
@@ -277,7 +277,7 @@ impl Drop for KernelIoeventfd {
 /// only: the same position is probed as two 4-byte entries on a scratch eventfd (removed
 /// at once). A position the kernel refuses for another reason (the MSI-X table) fails the
 /// probe, so the caller does not route around that rule.
-pub fn refused_for_width_only(device: RawFd, region: &VfioRegionInfo, offset: u64) -> bool {
+pub(crate) fn refused_for_width_only(device: RawFd, region: &VfioRegionInfo, offset: u64) -> bool {
     const PROBE_DATA: u64 = 0x696f_6576_7072_6f62; // "ioevprob"
     let Ok(scratch) = sys::eventfd(0, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK) else {
         return false;
@@ -301,7 +301,7 @@ pub fn refused_for_width_only(device: RawFd, region: &VfioRegionInfo, offset: u6
 /// What this host offers, for the agent's capabilities: bit 0 = a VFIO container with a
 /// type1 IOMMU can be opened (`/dev/vfio/vfio`), bit 1 = the vfio-pci driver is
 /// registered (`/sys/bus/pci/drivers/vfio-pci`).
-pub fn probe() -> u32 {
+pub(crate) fn probe() -> u32 {
     let mut bits = 0;
     if let Ok(c) = sys::open_rw(Path::new("/dev/vfio/vfio")) {
         let fd = c.as_raw_fd();

@@ -20,7 +20,7 @@ pub enum Backend {
 
 impl Backend {
     /// The ABI code (1, 2, 3).
-    pub fn code(self) -> u64 {
+    pub(crate) fn code(self) -> u64 {
         self as u64
     }
 }
@@ -39,7 +39,7 @@ pub enum VfioMode {
 
 impl VfioMode {
     /// 0 auto, 2 vfio-mmap, 3 kernel — the backend codes.
-    pub fn from_u32(v: u32) -> Option<VfioMode> {
+    pub(crate) fn from_u32(v: u32) -> Option<VfioMode> {
         match v {
             0 => Some(VfioMode::Auto),
             2 => Some(VfioMode::VfioMmap),

@@ -13,10 +13,10 @@
 //! VFIO policy), [`table`] (the registration table), [`register`], [`unregister`],
 //! [`error`] (the engine's error types).
 
-pub mod backend;
+pub(crate) mod backend;
 pub mod error;
 mod register;
-pub mod request;
+pub(crate) mod request;
 mod table;
 mod unregister;
 
@@ -36,10 +36,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use table::{State, WorkerHandle};
 
 /// Upper bound on `workers` (far beyond any sensible value).
-pub const MAX_WORKERS: u32 = 256;
+pub(crate) const MAX_WORKERS: u32 = 256;
 
 /// Registrations per `register_batch` call at most.
-pub const MAX_BATCH: usize = 65_536;
+pub(crate) const MAX_BATCH: usize = 65_536;
 
 /// How a new eventfd picks its worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,7 +54,7 @@ pub enum ShardMode {
 
 impl ShardMode {
     /// 0 round-robin, 1 device.
-    pub fn from_u32(v: u32) -> Option<ShardMode> {
+    pub(crate) fn from_u32(v: u32) -> Option<ShardMode> {
         match v {
             0 => Some(ShardMode::RoundRobin),
             1 => Some(ShardMode::Device),
@@ -63,7 +63,7 @@ impl ShardMode {
     }
 
     /// The ABI number of the mode.
-    pub fn as_u32(self) -> u32 {
+    pub(crate) fn as_u32(self) -> u32 {
         match self {
             ShardMode::RoundRobin => 0,
             ShardMode::Device => 1,
@@ -299,7 +299,7 @@ impl Engine {
 }
 
 /// Values in `info` (`ioeventd_engine_info`).
-pub const INFO_U64S: usize = crate::abi_layout::info::LEN;
+pub(crate) const INFO_U64S: usize = crate::abi_layout::info::LEN;
 
 impl Drop for Engine {
     fn drop(&mut self) {

@@ -81,7 +81,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new() -> State {
+    pub(crate) fn new() -> State {
         State {
             closed: false,
             workers: Vec::new(),
@@ -96,20 +96,20 @@ impl State {
     }
 
     /// A new registration id (ids are never reused within an engine).
-    pub fn take_id(&mut self) -> u64 {
+    pub(crate) fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         id
     }
 
     /// One empty op batch per worker.
-    pub fn no_ops(&self) -> Vec<Vec<Op>> {
+    pub(crate) fn no_ops(&self) -> Vec<Vec<Op>> {
         (0..self.workers.len()).map(|_| Vec::new()).collect()
     }
 
     /// Hands each worker its batch of control ops (empty batches are skipped), then waits
     /// for every answer: the workers apply their batches in parallel.
-    pub fn submit_all(&self, ops: Vec<Vec<Op>>) -> Vec<Option<ControlResult<BatchResult>>> {
+    pub(crate) fn submit_all(&self, ops: Vec<Vec<Op>>) -> Vec<Option<ControlResult<BatchResult>>> {
         let replies: Vec<_> = ops
             .into_iter()
             .enumerate()
@@ -124,7 +124,7 @@ impl State {
 
     /// The key of eventfd `efd` whose fdinfo says `id` (see [`EventfdKey`]); `pending` are
     /// the eventfds a batch is about to watch, `(key, fd)`.
-    pub fn eventfd_key(
+    pub(crate) fn eventfd_key(
         &self,
         pending: impl Iterator<Item = (EventfdKey, RawFd)>,
         efd: RawFd,

@@ -21,7 +21,7 @@ enum Pending {
 
 impl Engine {
     /// Which backend serves `id`; [`EngineError::UnknownId`] if unknown.
-    pub fn backend(&self, id: u64) -> Result<Backend, EngineError> {
+    pub(crate) fn backend(&self, id: u64) -> Result<Backend, EngineError> {
         let st = self.open_state()?;
         st.regs
             .get(&id)

@@ -52,7 +52,7 @@ pub enum PollMode {
 
 impl PollMode {
     /// 0 blocking, 1 busy, 2 adaptive.
-    pub fn from_u32(v: u32) -> Option<PollMode> {
+    pub(crate) fn from_u32(v: u32) -> Option<PollMode> {
         match v {
             0 => Some(PollMode::Blocking),
             1 => Some(PollMode::Busy),

@@ -28,7 +28,7 @@ pub(crate) struct WorkerShared {
 }
 
 impl WorkerShared {
-    pub fn new() -> SysResult<WorkerShared> {
+    pub(crate) fn new() -> SysResult<WorkerShared> {
         Ok(WorkerShared {
             queue: Mutex::new(VecDeque::new()),
             control_efd: sys::eventfd(0, sys::EFD_NONBLOCK | sys::EFD_CLOEXEC)?,
@@ -42,7 +42,7 @@ impl WorkerShared {
     }
 
     /// Queues an operation and wakes the worker.
-    pub fn send(&self, op: ControlOp) -> SysResult<()> {
+    pub(crate) fn send(&self, op: ControlOp) -> SysResult<()> {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -52,7 +52,7 @@ impl WorkerShared {
 
     /// Queues a batch and wakes the worker; [`WorkerShared::wait`] collects the answer, so
     /// that a caller can hand batches to several workers before waiting for any.
-    pub fn submit(&self, ops: Vec<Op>) -> ControlResult<Arc<Reply>> {
+    pub(crate) fn submit(&self, ops: Vec<Op>) -> ControlResult<Arc<Reply>> {
         if !self.running.load(Ordering::Acquire) {
             return Err(ControlError::WorkerGone);
         }
@@ -65,7 +65,7 @@ impl WorkerShared {
     /// Waits for the answer to a submitted batch: spins on its `done` flag for up to
     /// [`REPLY_SPIN`], then sleeps on its condvar; [`ControlError::WorkerGone`] when the
     /// worker is gone.
-    pub fn wait(&self, reply: &Reply) -> ControlResult<BatchResult> {
+    pub(crate) fn wait(&self, reply: &Reply) -> ControlResult<BatchResult> {
         if spin_allowed() {
             let t0 = Instant::now();
             'spin: loop {
