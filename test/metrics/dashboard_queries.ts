@@ -41,6 +41,7 @@ export function loadDashboard(): Dashboard {
 export function substitute(expr: string, vars: Record<string, string>): string {
   return expr.replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, (whole, braced, bare) => {
     const name = braced ?? bare;
+    if (/^\d+$/.test(name)) return whole; // a regex group of label_replace, as Grafana leaves it
     if (!(name in vars)) throw new Error(`no value for Grafana variable ${whole} in ${expr}`);
     return vars[name];
   });

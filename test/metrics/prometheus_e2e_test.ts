@@ -1,7 +1,11 @@
 // End to end: a real Prometheus scrapes a running agent whose ioeventfds a real child process
 // signals a known number of times; what Prometheus stored must be exactly that. Then every
-// PromQL expression of the dashboard and of the rules must evaluate on that Prometheus.
+// PromQL expression of the dashboard and of the rules must evaluate on that Prometheus. The
+// same Prometheus scrapes a simulated dcgm-exporter, so the DCGM-join rules are evaluated on
+// what DCGM really writes (pci_bus_id "00000000:65:00.0", Hostname), and Prometheus asks for
+// OpenMetrics, as it does by default: the agent must serve it.
 import assert from "node:assert/strict";
+import { dcgmPciBusId, nodeName } from "../../service/metrics/agent.ts";
 import { GPU, startAgent, type TestAgent } from "../support/agent.ts";
 import { SourceProcess } from "../support/source_process.ts";
 import { dashboardQueries, RULES } from "./dashboard_queries.ts";
@@ -23,6 +27,26 @@ function spec(source: SourceProcess, i: number, offset: number) {
   };
 }
 
+/** A dcgm-exporter as far as Prometheus sees one: DCGM_FI_DEV_GPU_UTIL of one GPU. */
+function fakeDcgmExporter(pciBusId: string, hostname: string, util: number) {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () =>
+      new Response(
+        [
+          "# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).",
+          "# TYPE DCGM_FI_DEV_GPU_UTIL gauge",
+          `DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-0781f3bb-da15-f334-d5db-37b3f19542d0",` +
+          `pci_bus_id="${pciBusId}",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",` +
+          `Hostname="${hostname}",DCGM_FI_DRIVER_VERSION="535.183.06"} ${util}`,
+          "",
+        ].join("\n"),
+        { headers: { "content-type": "text/plain; version=0.0.4" } },
+      ),
+  );
+  return { target: `127.0.0.1:${server.addr.port}`, stop: () => server.shutdown() };
+}
+
 async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
   const deadline = Date.now() + 5000;
   for (;;) {
@@ -40,6 +64,7 @@ Deno.test(
     let agent: TestAgent | null = null;
     let source: SourceProcess | null = null;
     let prometheus: PrometheusServer | null = null;
+    const dcgm = fakeDcgmExporter(dcgmPciBusId(GPU), nodeName(), 40);
     try {
       agent = await startAgent({ metricsListen: "127.0.0.1:0", perIoeventfdMetrics: true });
       const t = agent;
@@ -57,6 +82,7 @@ Deno.test(
         job: "ioeventd",
         targets: [target],
         ruleFiles: [RULES],
+        jobs: [{ job: "dcgm", targets: [dcgm.target] }],
       });
       const prom = prometheus;
       // The series exist at 0 before the first signal, so every later increment is seen.
@@ -147,7 +173,41 @@ Deno.test(
       assert.ok((await prom.value(`ioeventd_scrape_duration_seconds`))! > 0);
 
       // Every expression of the dashboard evaluates, and returns data.
+      // Per owner (the VM), and the device's identity as DCGM names it.
+      assert.equal(await prom.value(`ioeventd_owner_triggers_total{owner="vm-e2e"}`), triggers);
+      assert.equal(await prom.value(`ioeventd_owner_signals_total{owner="vm-e2e"}`), signals);
+      assert.equal(await prom.value(`ioeventd_owner_ioeventfds{owner="vm-e2e"}`), 3);
+      assert.equal(await prom.value(`ioeventd_owner_triggers_total{owner="__other__"}`), 0);
+      assert.equal(await prom.value(`ioeventd_owner_series_overflow_total`), 0);
+      assert.equal(
+        await prom.value(
+          `count(ioeventd_device_info{device="${GPU}", pci_bus_id="00000000:65:00.0"})`,
+        ),
+        1,
+      );
+      assert.equal(
+        await prom.value(
+          `ioeventd_requests_rejected_total{grpc_method="CreateIoeventfd", reason="DUPLICATE"}`,
+        ),
+        1,
+      );
+      // The engine and the registry agree (the canary is not counted as a registration).
+      assert.deepEqual(
+        await prom.samples(
+          `max by (instance) (ioeventd_engine_registrations) != on (instance) sum by (instance) (ioeventd_ioeventfds{state="armed"})`,
+        ),
+        [],
+      );
+      // Prometheus scraped OpenMetrics (its default Accept) without an error.
+      for (const t of await prom.targets()) {
+        assert.equal(t.health, "up", `${t.scrapePool}: ${t.lastError}`);
+      }
+
+      // The DCGM panel reads a rule built on another recorded rule: two evaluations.
+      await prom.waitFor(`count(hostname_pci_bus_id_gpu:ioeventd_triggers:rate5m)`, (v) => v === 1);
       const queries = dashboardQueries({
+        job: "ioeventd",
+        cluster: ".*",
         instance: target,
         device: GPU,
         __rate_interval: "1m",
@@ -165,7 +225,7 @@ Deno.test(
 
       // Every rule loaded, evaluated without error; recording rules return data.
       const rules = await prom.rules();
-      assert.equal(rules.length, 22);
+      assert.equal(rules.length, 32);
       await prom.waitFor(
         `count(instance:ioeventd_dispatch_slo_errors:ratio_rate6h)`,
         (v) => v === 1,
@@ -182,12 +242,27 @@ Deno.test(
         }
       }
       assert.equal(await prom.value(`up{job="ioeventd"}`), 1);
+      // The DCGM join: this GPU's doorbell rate, named by DCGM's gpu and UUID.
+      const joined = await prom.samples(`hostname_pci_bus_id_gpu:ioeventd_triggers:rate5m`);
+      assert.equal(joined.length, 1, JSON.stringify(joined));
+      assert.equal(joined[0].metric.pci_bus_id, "00000000:65:00.0");
+      assert.equal(joined[0].metric.hostname, nodeName());
+      assert.equal(joined[0].metric.UUID, "GPU-0781f3bb-da15-f334-d5db-37b3f19542d0");
+      assert.ok(Number(joined[0].value[1]) > 0);
+      const perUtil = await prom.value(
+        `hostname_pci_bus_id_gpu:ioeventd_triggers_per_gpu_util:ratio5m`,
+      );
+      const rate = await prom.value(
+        `hostname_pci_bus_id:ioeventd_triggers:rate5m{pci_bus_id="00000000:65:00.0"}`,
+      );
+      assert.ok(Math.abs(perUtil! - rate! / 40) < 1e-9, `${perUtil} vs ${rate}/40`);
       assert.equal(
         await prom.value(`instance_device:ioeventd_ioeventfds:utilisation{device="${GPU}"}`),
         0.003,
       );
     } finally {
       await prometheus?.stop();
+      await dcgm.stop();
       await source?.kill();
       await agent?.stop();
     }

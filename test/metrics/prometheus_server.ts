@@ -44,7 +44,15 @@ export class PrometheusServer {
   }
 
   static async start(
-    options: { job: string; targets: string[]; ruleFiles?: string[] },
+    options: {
+      job: string;
+      targets: string[];
+      ruleFiles?: string[];
+      /** More scrape jobs (e.g. a simulated dcgm-exporter beside the agents). */
+      jobs?: { job: string; targets: string[] }[];
+      /** --enable-feature values (e.g. exemplar-storage). */
+      features?: string[];
+    },
   ): Promise<PrometheusServer> {
     const binary = requireTool("prometheus");
     const dir = mkdtempSync(join(tmpdir(), "ioeventd-prometheus-"));
@@ -58,6 +66,11 @@ export class PrometheusServer {
       `  - job_name: ${JSON.stringify(options.job)}`,
       "    static_configs:",
       `      - targets: ${JSON.stringify(options.targets)}`,
+      ...(options.jobs ?? []).flatMap((j) => [
+        `  - job_name: ${JSON.stringify(j.job)}`,
+        "    static_configs:",
+        `      - targets: ${JSON.stringify(j.targets)}`,
+      ]),
     ].join("\n");
     writeFileSync(join(dir, "prometheus.yml"), config + "\n");
     const port = freePort();
@@ -66,6 +79,7 @@ export class PrometheusServer {
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
       "--log.level=warn",
+      ...(options.features ?? []).map((f) => `--enable-feature=${f}`),
     ], { stdio: ["ignore", "ignore", "pipe"] });
     const logs: string[] = [];
     child.stderr!.setEncoding("utf8");
@@ -132,6 +146,43 @@ export class PrometheusServer {
       await new Promise((r) => setTimeout(r, 250));
     }
     throw new Error(`${expr} is still ${last} after ${ms} ms`);
+  }
+
+  /** Exemplars of a series over the last `seconds` (needs the exemplar-storage feature). */
+  async exemplars(
+    expr: string,
+    seconds = 300,
+  ): Promise<
+    {
+      seriesLabels: Record<string, string>;
+      exemplars: { labels: Record<string, string>; value: string }[];
+    }[]
+  > {
+    const end = Date.now() / 1000;
+    const res = await fetch(
+      `${this.url}/api/v1/query_exemplars?query=${encodeURIComponent(expr)}&start=${
+        end - seconds
+      }&end=${end}`,
+    );
+    const body = await res.json() as {
+      status: string;
+      error?: string;
+      data?: {
+        seriesLabels: Record<string, string>;
+        exemplars: { labels: Record<string, string>; value: string }[];
+      }[];
+    };
+    if (body.status !== "success") throw new Error(`${expr}: ${body.error}`);
+    return body.data ?? [];
+  }
+
+  /** The scrape targets' health, as Prometheus reports them. */
+  async targets(): Promise<{ scrapePool: string; health: string; lastError: string }[]> {
+    const res = await fetch(`${this.url}/api/v1/targets`);
+    const body = await res.json() as {
+      data: { activeTargets: { scrapePool: string; health: string; lastError: string }[] };
+    };
+    return body.data.activeTargets;
   }
 
   /** Every rule group's rules as Prometheus evaluates them. */

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { parse } from "yaml";
-import { loadDashboard, RULES, RULES_TEST } from "./dashboard_queries.ts";
+import { DASHBOARD, loadDashboard, RULES, RULES_TEST } from "./dashboard_queries.ts";
 import { requireTool } from "./prometheus_server.ts";
 
 function promtool(args: string[]): { status: number | null; output: string } {
@@ -59,7 +59,7 @@ Deno.test("every alert links a runbook that exists and names the alert", () => {
   }
 });
 
-Deno.test("the dashboard is an importable Grafana dashboard with host and device selectors", () => {
+Deno.test("the dashboard is an importable Grafana dashboard with job, cluster, host and device selectors and a per-VM row", () => {
   const d = loadDashboard() as unknown as {
     uid: string;
     title: string;
@@ -70,12 +70,30 @@ Deno.test("the dashboard is an importable Grafana dashboard with host and device
   assert.equal(d.uid, "ioeventd");
   assert.ok(d.schemaVersion >= 36);
   const vars = d.templating.list.map((v) => `${v.name}:${v.type}`);
-  assert.deepEqual(vars, ["datasource:datasource", "instance:query", "device:query"]);
+  assert.deepEqual(vars, [
+    "datasource:datasource",
+    "job:query",
+    "cluster:query",
+    "instance:query",
+    "device:query",
+  ]);
   const ids = d.panels.map((p) => p.id);
   assert.equal(new Set(ids).size, ids.length, "panel ids are unique");
   for (const p of d.panels) {
     assert.ok(p.gridPos.x + p.gridPos.w <= 24, `panel ${p.id} overflows the grid`);
   }
+  const titles = (d.panels as unknown as { title: string }[]).map((p) => p.title);
+  for (
+    const t of ["Per VM (owner)", "Doorbells by VM", "Busiest VMs", "Doorbells per GPU (DCGM)"]
+  ) {
+    assert.ok(titles.includes(t), `panel ${t}`);
+  }
+  // Every query selects the job and cluster (and instance) variables.
+  const text = Deno.readTextFileSync(DASHBOARD);
+  const selectors = text.match(/instance=~\\"\$instance\\"/g) ?? [];
+  const scoped = text.match(/job=~\\"\$job\\", cluster=~\\"\$cluster\\", instance=~/g) ?? [];
+  assert.ok(selectors.length > 30);
+  assert.equal(scoped.length, selectors.length, "a query selects instance without job/cluster");
   const kinds = new Set(d.panels.map((p) => p.type));
   for (const kind of ["timeseries", "heatmap", "stat", "row"]) assert.ok(kinds.has(kind), kind);
 });
