@@ -82,7 +82,10 @@ export interface Container {
     allowPrivilegeEscalation?: boolean;
     readOnlyRootFilesystem?: boolean;
     capabilities: { add?: string[]; drop?: string[] };
+    seccompProfile?: { type: string; localhostProfile?: string };
+    appArmorProfile?: { type: string; localhostProfile?: string };
   };
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 

@@ -128,6 +128,32 @@ Deno.test("kubernetes: DaemonSet scheduling, rollout, privileges and mounts", ()
   assert.deepEqual(others, ["tmp"]);
 });
 
+Deno.test("kubernetes: AppArmor nodes: the agent runs unconfined by AppArmor, seccomp stays", () => {
+  // The runtime's default AppArmor profile (Ubuntu nodes) denies ptrace of processes under
+  // other profiles and writes under /sys: pidfd_getfd on a VMM and the BAR writes.
+  const sc = container.securityContext;
+  assert.deepEqual(sc.appArmorProfile, { type: "Unconfined" });
+  assert.deepEqual(sc.seccompProfile, { type: "RuntimeDefault" });
+  // Kubernetes before 1.30 reads the annotation; both must say the same.
+  const annotations = pod.metadata.annotations as Record<string, string>;
+  assert.equal(
+    annotations["container.apparmor.security.beta.kubernetes.io/ioeventd"],
+    "unconfined",
+  );
+  // Nothing else is loosened for it.
+  assert.notEqual(sc.privileged, true);
+  assert.deepEqual(sc.capabilities.drop, ["ALL"]);
+  const readme = readFileSync(join(REPO, "deploy", "README.md"), "utf8");
+  assert.match(readme, /### AppArmor nodes/);
+  assert.match(readme, /appArmorProfile/);
+});
+
+Deno.test("kubernetes: NODE_NAME is the node's name, the Hostname DCGM's series carry", () => {
+  const env = container.env ?? [];
+  const node = env.find((e) => e.name === "NODE_NAME");
+  assert.deepEqual(node?.valueFrom, { fieldRef: { fieldPath: "spec.nodeName" } });
+});
+
 Deno.test("kubernetes: the DaemonSet's args load, and agree with ports, mounts and defaults", () => {
   const config = loadConfig(container.args);
   assert.equal(config.simulate, false, "production manages real devices only");
