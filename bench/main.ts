@@ -6,259 +6,23 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { type EngineOptions, NativeEngine, type PollMode } from "../service/native/engine.ts";
+import type { EngineOptions, PollMode } from "../service/native/engine.ts";
 import { controlOps } from "./control_ops.ts";
+import { controlPlane } from "./control_plane.ts";
+import {
+  allowedCpuRange,
+  baseline,
+  type Latency,
+  latency,
+  LATENCY_COUNT,
+  QUICK,
+  ROUNDS,
+  throughput,
+  WINDOW_S,
+} from "./data_plane.ts";
 import { guestDoorbells } from "./guest_doorbells.ts";
-import { GPU, removeDir, spawnAgent, tempDir } from "../test/support/agent.ts";
-import { NATIVE_BIN, SourceProcess } from "../test/support/source_process.ts";
+import { removeDir, tempDir } from "../test/support/agent.ts";
 import { renderTable } from "../service/cli/table.ts";
-import { AgentClient } from "../service/cli/client.ts";
-import process from "node:process";
-import { median, percentile } from "./summary.ts";
-
-const QUICK = Deno.args.includes("--quick"); // CI smoke: fewer triggers, shorter windows
-const LATENCY_COUNT = QUICK ? 5_000 : 100_000;
-const WINDOW_S = 1;
-const ROUNDS = QUICK ? 1 : 5; // alternating engine/baseline windows; medians reported
-
-interface Latency {
-  count: number;
-  p50_ns: number;
-  p99_ns: number;
-  p999_ns: number;
-  mean_ns: number;
-  timeouts: number;
-}
-
-function baseline(args: string[]): Record<string, number> {
-  const r = spawnSync(NATIVE_BIN + "ioeventd-baseline", args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`ioeventd-baseline ${args.join(" ")}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!);
-}
-
-/** CPU seconds this process has used (the engine's workers run inside it). */
-function cpuSeconds(): number {
-  const { user, system } = process.cpuUsage(); // getrusage, µs
-  return (user + system) / 1e6;
-}
-
-function rssMiB(pid: number | "self"): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
-
-function barFile(dir: string, bytes = 1 << 20): string {
-  const path = join(dir, "resource0");
-  writeFileSync(path, new Uint8Array(0));
-  Deno.truncateSync(path, bytes);
-  return path;
-}
-
-/** The lowest and highest CPU ids this process may run on (Cpus_allowed_list). */
-function allowedCpuRange(): [number, number] {
-  const status = Deno.readTextFileSync("/proc/self/status");
-  const ids = /Cpus_allowed_list:\s*(\S+)/.exec(status)![1].split(/[,-]/).map(Number);
-  return [ids[0], ids[ids.length - 1]];
-}
-
-/** Pins every thread of process `pid` to `cpu` (util-linux taskset); false if it cannot. */
-function pinProcess(pid: number, cpu: number): boolean {
-  const r = spawnSync("taskset", ["-a", "-c", "-p", String(cpu), String(pid)], {
-    encoding: "utf8",
-  });
-  return r.status === 0;
-}
-
-/** An engine with `n` registrations armed, one per eventfd of a fresh source process. */
-async function armed(
-  mode: PollMode,
-  n: number,
-  dir: string,
-  extra: Pick<EngineOptions, "shard" | "cpus"> = {},
-) {
-  const engine = NativeEngine.open({
-    workers: 1,
-    canaryPeriodUs: 0,
-    pollMode: mode,
-    spinBudgetUs: 50,
-    ...extra,
-  });
-  const bar = barFile(dir, Math.max(1 << 20, n * 8 * 2));
-  // Eventfds as QEMU creates them (EFD_NONBLOCK), so the engine reads them with a plain read.
-  const src = await SourceProcess.start(n, { nonblocking: true });
-  const ids: bigint[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = engine.acquireSource(src.pid, src.fds[i]);
-    ids.push(
-      engine.register({
-        barPath: bar,
-        offset: BigInt(8 * i),
-        width: 4,
-        data: 0xdeadbeefn,
-        fd: s.fd,
-        pid: 0,
-        pidStart: 0n,
-      }).id,
-    );
-  }
-  const triggers = () => {
-    let sum = 0n;
-    for (const s of engine.registrationStats().values()) sum += s.triggers;
-    return Number(sum);
-  };
-  return {
-    engine,
-    bar,
-    src,
-    triggers,
-    async close() {
-      await src.kill();
-      engine.close();
-    },
-  };
-}
-
-async function latency(
-  mode: PollMode,
-  dir: string,
-  extra: Pick<EngineOptions, "shard" | "cpus"> = {},
-  signallerCpu?: number,
-): Promise<{ engine: Latency; idleCores: number }> {
-  const a = await armed(mode, 1, dir, extra);
-  try {
-    if (signallerCpu !== undefined && !pinProcess(a.src.pid, signallerCpu)) {
-      throw new Error(`cannot pin the signalling process to CPU ${signallerCpu}`);
-    }
-    const result = JSON.parse(
-      await a.src.command(`latency 0 ${a.bar} 0 4 0xdeadbeef ${LATENCY_COUNT}`),
-    ) as Latency;
-    const c0 = cpuSeconds();
-    const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, 1000));
-    const idleCores = (cpuSeconds() - c0) / ((performance.now() - t0) / 1000);
-    return { engine: result, idleCores };
-  } finally {
-    await a.close();
-  }
-}
-
-/**
- * Writes per second with `regs` armed and `signalled` of them signalled from `threads`
- * threads. With `baselineArgs`, the baseline runs between the engine's windows (engine,
- * baseline, engine, …) so both see the same machine; each side's median is reported.
- */
-async function throughput(
-  regs: number,
-  threads: number,
-  dir: string,
-  signalled = regs,
-  baselineArgs: string[] | null = null,
-) {
-  const a = await armed("block", regs, dir);
-  const engine: number[] = [];
-  const base: number[] = [];
-  try {
-    for (let round = 0; round < ROUNDS; round++) {
-      const before = a.triggers();
-      const t0 = performance.now();
-      await a.src.command(`throughput 0 ${signalled - 1} ${threads} ${WINDOW_S}`);
-      const seconds = (performance.now() - t0) / 1000;
-      await new Promise((r) => setTimeout(r, 50)); // let the last wake-ups drain
-      engine.push((a.triggers() - before) / seconds);
-      if (baselineArgs) base.push(baseline(baselineArgs).writes_per_sec);
-    }
-    return {
-      writesPerSec: median(engine),
-      baselineWritesPerSec: base.length > 0 ? median(base) : 0,
-      rssMiB: rssMiB("self"),
-    };
-  } finally {
-    await a.close();
-  }
-}
-
-async function controlPlane(): Promise<Record<string, unknown>> {
-  const stateDir = tempDir("ioeventd-bench-");
-  const N = QUICK ? 1000 : 10_000;
-  const SMALL = QUICK ? 100 : 1000;
-  const src = await SourceProcess.start(N + 3 * SMALL);
-  const agent = await spawnAgent(stateDir, [
-    "--max-per-device",
-    String(N + 3 * SMALL),
-    "--metrics-listen",
-    "127.0.0.1:0",
-  ]);
-  const serving = agent.logs.map((l) => JSON.parse(l) as { msg: string; metrics?: string })
-    .find((l) => l.msg === "ioeventd serving");
-  const metricsUrl = `http://${serving?.metrics}/metrics`;
-  const out: Record<string, unknown> = {};
-  try {
-    const pid = agent.child.pid;
-    out.rss_mib_empty = rssMiB(pid);
-    const spec = (i: number) => ({
-      device: GPU,
-      bar: 0,
-      offset: String(0x10000 + 4 * i),
-      width: 4,
-      data: "1",
-      source: { pid: src.pid, fd: src.fds[i] },
-    });
-    const clients = Array.from({ length: 64 }, () => new AgentClient(agent.address));
-    let next = 0;
-    const creates = async (count: number, concurrency: number) => {
-      const latencies: number[] = [];
-      const t0 = performance.now();
-      const stop = next + count;
-      await Promise.all(
-        clients.slice(0, concurrency).map(async (client) => {
-          while (next < stop) {
-            const i = next++;
-            const c0 = performance.now();
-            await client.create({ owner: `vm-${i % 100}`, spec: spec(i) });
-            latencies.push(performance.now() - c0);
-          }
-        }),
-      );
-      const seconds = (performance.now() - t0) / 1000;
-      latencies.sort((x, y) => x - y);
-      return {
-        per_sec: Math.round(count / seconds),
-        p50_ms: +percentile(latencies, 0.5).toFixed(2),
-        p99_ms: +percentile(latencies, 0.99).toFixed(2),
-        seconds: +seconds.toFixed(2),
-      };
-    };
-    // Time to create N from empty (16 clients), memory along the way, then reads at N.
-    await creates(10, 1);
-    const rss: Record<number, number> = { 0: out.rss_mib_empty as number, [next]: rssMiB(pid) };
-    out[`create_${N}_c16`] = await creates(N - next, 16);
-    rss[next] = rssMiB(pid);
-    out.rss_mib_at = rss;
-    const t0 = performance.now();
-    const all = await agent.client.listAll();
-    out.list_all_ms = +(performance.now() - t0).toFixed(1);
-    out.list_count = all.length;
-    // A Prometheus scrape with every registration armed (per-device series, the default).
-    const scrapes: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const s0 = performance.now();
-      const body = await (await fetch(metricsUrl)).text();
-      scrapes.push(performance.now() - s0);
-      out.metrics_bytes = body.length;
-    }
-    scrapes.sort((a, b) => a - b);
-    out.metrics_scrape_ms_median = +scrapes[2].toFixed(1);
-    // Create latency by concurrency, on top of the N already armed.
-    for (const c of [1, 16, 64]) out[`creates_c${c}`] = await creates(SMALL, c);
-    out.total_registrations = N;
-    for (const c of clients) c.close();
-  } finally {
-    await agent.crash();
-    await src.kill();
-    removeDir(stateDir);
-  }
-  return out;
-}
 
 const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) + "×" : "-");
 const us = (ns: number) => (ns / 1000).toFixed(1);
@@ -407,7 +171,7 @@ try {
   ]));
 
   // 5. Control plane of a real agent process.
-  const cp = await controlPlane();
+  const cp = await controlPlane(QUICK);
   results.control_plane = cp;
   console.log("\nControl plane (agent process, journal fsync'd per change)\n");
   const cpRows: string[][] = [["measure", "value"]];

@@ -1,4 +1,4 @@
-// Drives native/src/bin/ioeventd-kvm-vmm.rs: a minimal VMM with one vCPU whose real-mode guest
+// Drives native/src/bin/ioeventd-kvm-vmm/: a minimal VMM with one vCPU whose real-mode guest
 // rings doorbells. It reports its pid and its doorbell eventfds on its first line, as a VMM
 // would report them to an orchestrator, and runs guest programs on command (one line each).
 import { closeSync, existsSync, openSync } from "node:fs";
