@@ -13,6 +13,7 @@ pub mod abi_layout;
 pub mod bar;
 mod control;
 pub mod engine;
+pub mod handover;
 pub mod mmio;
 pub mod monitor;
 mod slot_token;
@@ -26,6 +27,7 @@ pub mod worker;
 
 pub use abi::batch::*;
 pub use abi::engine::*;
+pub use abi::handover::*;
 pub use abi::registration::*;
 pub use abi::source::*;
 pub use abi::stats::*;

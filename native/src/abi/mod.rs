@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod engine;
+pub mod handover;
 pub mod registration;
 pub mod source;
 pub mod stats;

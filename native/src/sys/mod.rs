@@ -23,6 +23,7 @@ mod ffi;
 pub mod kvm;
 mod mmap;
 mod process;
+mod socket;
 mod time;
 mod vfio;
 
@@ -32,6 +33,7 @@ pub use errno::{Errno, SysResult};
 pub use fd::*;
 pub use mmap::Mmap;
 pub use process::*;
+pub use socket::*;
 pub use time::{monotonic_ns, realtime_coarse_ns, timerfd_periodic};
 pub use vfio::*;
 
