@@ -113,6 +113,23 @@ layout! {
         DEV = 2,
     }
 
+    /// The `out` of `ioeventd_process_stats`: this process, from `/proc/self` (a value the
+    /// kernel did not give is `u64::MAX`).
+    process (len 6) {
+        /// Open file descriptors.
+        OPEN_FDS = 0,
+        /// The soft limit on open file descriptors (`u64::MAX`: unlimited).
+        MAX_FDS = 1,
+        /// OS threads.
+        THREADS = 2,
+        /// Virtual memory size in bytes.
+        VIRTUAL_BYTES = 3,
+        /// Start time of the process (clock ticks since boot).
+        START_TICKS = 4,
+        /// Boot time, seconds since the Unix epoch.
+        BOOT_TIME = 5,
+    }
+
     /// The `out` of `ioeventd_vfio_region_info`.
     region (len 3) {
         /// Region size in bytes.

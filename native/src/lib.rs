@@ -15,6 +15,7 @@ mod control;
 pub mod engine;
 pub mod handover;
 pub mod mmio;
+pub mod process_stats;
 pub mod monitor;
 mod slot_token;
 pub mod source;

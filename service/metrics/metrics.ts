@@ -10,7 +10,7 @@ import { service as healthService } from "grpc-health-check";
 import { type Metric, Registry as PromRegistry } from "prom-client";
 import { api } from "../api/proto.ts";
 import type { PciDevice } from "../devices/types.ts";
-import { histogramBoundsNs, type NativeEngine } from "../native/engine.ts";
+import { histogramBoundsNs, type NativeEngine, processStats } from "../native/engine.ts";
 import type { Registry, ReplayReport } from "../registry/registry.ts";
 import { type AgentSnapshot, registerAgentMetrics } from "./agent.ts";
 import { registerControlPlaneMetrics, registerJournalMetrics } from "./control_plane.ts";
@@ -115,7 +115,7 @@ export class AgentMetrics {
     this.rpc = new RpcMetrics(this.registry, { exemplars: options.exemplars ?? tracingOn() });
     this.rpc.initialise([api().ioeventd.v1.IoeventfdService.service, healthService]);
     registerAgentMetrics(this.registry, () => this.#agent);
-    this.#process = registerProcessMetrics(this.registry);
+    this.#process = registerProcessMetrics(this.registry, processStats);
   }
 
   /** Starts reading from the agent; call track() once its journal replay has run. */

@@ -2,9 +2,11 @@
 // use. prom-client's own defaults are not used: its event-loop lag and GC metrics read wrong
 // under Deno, and a wrong number is worse than none. CPU and memory come from getrusage and
 // Deno.memoryUsage(); the rest from /proc/self, which Deno only lets an agent with
-// --allow-all read: under narrower flags those metrics are absent, not made up.
+// --allow-all read: under narrower flags (`deno task start`) the native plugin reads them
+// (`processStats`), and without either they are absent, not made up.
 import process from "node:process";
 import type { Registry as PromRegistry } from "prom-client";
+import type { ProcessStats } from "../native/engine.ts";
 import { type Sample, SnapshotMetric } from "./snapshot_metric.ts";
 
 /** USER_HZ: the unit of times in /proc/<pid>/stat; 100 on every Linux ABI Deno runs on. */
@@ -53,11 +55,19 @@ function openFds(): number | null {
   }
 }
 
-/** Registers the process metrics; `refresh()` reads /proc once for all of them. */
-export function registerProcessMetrics(registry: PromRegistry): { refresh(): void } {
+/**
+ * Registers the process metrics; `refresh()` reads /proc once for all of them. `native`: the
+ * plugin's reading of /proc/self, used when Deno's permissions keep TypeScript out of /proc.
+ */
+export function registerProcessMetrics(
+  registry: PromRegistry,
+  native: (() => ProcessStats) | null = null,
+): { refresh(): void } {
   const procReadable = statFields() !== null;
-  const bootTime = bootTimeSeconds();
-  const startTicks = Number(statFields()?.[22] ?? NaN);
+  const fromPlugin = !procReadable && native !== null ? native : null;
+  const first = fromPlugin?.() ?? null;
+  const bootTime = first ? first.bootTime : bootTimeSeconds();
+  const startTicks = Number(first ? first.startTicks ?? NaN : statFields()?.[22] ?? NaN);
   const startTime = bootTime !== null && Number.isFinite(startTicks)
     ? bootTime + startTicks / CLOCK_TICKS
     : performance.timeOrigin / 1000;
@@ -95,17 +105,21 @@ export function registerProcessMetrics(registry: PromRegistry): { refresh(): voi
     refresh() {
       const cpu = process.cpuUsage(); // getrusage(RUSAGE_SELF): every thread, in µs
       values.set("process_cpu_seconds_total", (cpu.user + cpu.system) / 1e6);
+      const plugin = fromPlugin?.() ?? null;
       const stat = procReadable ? statFields() : null;
       const num = (i: number) => (stat && stat[i] !== undefined ? Number(stat[i]) : null);
-      values.set("process_threads", num(20));
-      values.set("process_virtual_memory_bytes", num(23));
+      values.set("process_threads", plugin ? plugin.threads : num(20));
+      values.set("process_virtual_memory_bytes", plugin ? plugin.virtualBytes : num(23));
       const mem = Deno.memoryUsage();
       values.set("process_resident_memory_bytes", mem.rss);
       values.set("deno_heap_used_bytes", mem.heapUsed);
       values.set("deno_heap_total_bytes", mem.heapTotal);
       values.set("deno_external_memory_bytes", mem.external);
-      values.set("process_open_fds", procReadable ? openFds() : null);
-      values.set("process_max_fds", procReadable ? maxOpenFiles() : null);
+      values.set("process_open_fds", plugin ? plugin.openFds : procReadable ? openFds() : null);
+      values.set(
+        "process_max_fds",
+        plugin ? plugin.maxFds : procReadable ? maxOpenFiles() : null,
+      );
     },
   };
 }

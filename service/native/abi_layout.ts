@@ -30,6 +30,16 @@ export const LAYOUT = {
   stats: { id: 0, triggers: 1, signals: 2, last_trigger_unix_ns: 3, len: 4 },
   /** The out of ioeventd_source_acquire. */
   source: { start_time: 0, eventfd_id: 1, dev: 2, len: 3 },
+  /** The out of ioeventd_process_stats (u64 max: not given by the kernel). */
+  process: {
+    open_fds: 0,
+    max_fds: 1,
+    threads: 2,
+    virtual_bytes: 3,
+    start_ticks: 4,
+    boot_time: 5,
+    len: 6,
+  },
   /** The out of ioeventd_vfio_region_info. */
   region: { size: 0, offset: 1, flags: 2, len: 3 },
   /** ioeventd_engine_info. */

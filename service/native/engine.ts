@@ -50,6 +50,8 @@ export {
   kernelIoeventfd,
   openVfioDevice,
   processStartTime,
+  type ProcessStats,
+  processStats,
   signalEventfd,
   type VfioRegion,
   vfioRegionInfo,

@@ -1,6 +1,6 @@
 // What the plugin offers besides an engine: VFIO device descriptors and regions, the raw
-// kernel ioeventfd, host detection, process start times, eventfds for tests and benchmarks,
-// the histogram bounds. engine.ts re-exports all of it.
+// kernel ioeventfd, host detection, process start times, the agent's own process figures,
+// eventfds for tests and benchmarks, the histogram bounds. engine.ts re-exports all of it.
 import type { Backend } from "../registry/data_plane.ts";
 import { LAYOUT } from "./abi_layout.ts";
 import { Errno, NativeError } from "./errno.ts";
@@ -92,6 +92,37 @@ export function processStartTime(pid: number): bigint | null {
   if (n === -BigInt(Errno.ESRCH)) return null;
   if (n < 0n) throw new NativeError("process_start_time", Number(-n));
   return n;
+}
+
+/** This process's figures from /proc/self; null for what the kernel did not give. */
+export interface ProcessStats {
+  openFds: number | null;
+  maxFds: number | null;
+  threads: number | null;
+  virtualBytes: number | null;
+  /** Clock ticks since boot. */
+  startTicks: number | null;
+  /** Seconds since the Unix epoch. */
+  bootTime: number | null;
+}
+
+/**
+ * The agent's own process figures, read by the plugin: Deno lets TypeScript read /proc only
+ * under --allow-all, which `deno task start` does not grant.
+ */
+export function processStats(): ProcessStats {
+  const p = LAYOUT.process;
+  const out = new BigUint64Array(p.len);
+  check("process_stats", lib().ioeventd_process_stats(out));
+  const at = (i: number) => (out[i] === 0xffff_ffff_ffff_ffffn ? null : Number(out[i]));
+  return {
+    openFds: at(p.open_fds),
+    maxFds: at(p.max_fds),
+    threads: at(p.threads),
+    virtualBytes: at(p.virtual_bytes),
+    startTicks: at(p.start_ticks),
+    bootTime: at(p.boot_time),
+  };
 }
 
 /** Creates an eventfd in this process (tests and benchmarks). */

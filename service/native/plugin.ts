@@ -53,6 +53,7 @@ const symbols = {
   },
   ioeventd_vfio_probe: { parameters: [], result: "u32" },
   ioeventd_process_start_time: { parameters: ["i32"], result: "i64" },
+  ioeventd_process_stats: { parameters: ["buffer"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type Library = Deno.DynamicLibrary<typeof symbols>["symbols"];

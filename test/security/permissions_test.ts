@@ -170,6 +170,13 @@ Deno.test(
         /ioeventd_security_refused_total\{method="DeleteIoeventfd",kind="ROLE"\} 1/,
       );
       assert.match(metrics, /ioeventd_security_reloads_total\{result="ok"\} 1/);
+      // Deno keeps TypeScript out of /proc under these flags; the plugin reads the process's
+      // figures instead, so the dashboard's file-descriptor and thread panels have data.
+      const sample = (name: string) =>
+        Number(metrics.match(new RegExp(`^${name} (\\d+)`, "m"))?.[1]);
+      assert.ok(sample("process_open_fds") > 3, "process_open_fds has a sample");
+      assert.ok(sample("process_threads") >= 2, "process_threads has a sample");
+      assert.ok(sample("process_max_fds") > 0, "process_max_fds has a sample");
       const audit = readFileSync(join(dir, "audit.jsonl"), "utf8").trim().split("\n");
       assert.equal(audit.length, 2);
 

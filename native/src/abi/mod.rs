@@ -15,6 +15,7 @@
 pub mod batch;
 pub mod engine;
 pub mod handover;
+pub mod process;
 pub mod registration;
 pub mod source;
 pub mod stats;
