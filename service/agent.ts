@@ -21,8 +21,10 @@ import type { Logger } from "./log.ts";
 import { MetricsHttpServer } from "./metrics/http.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
 import { detectBackends, NativeEngine, POLL_MODES } from "./native/engine.ts";
+import { NativeHandover } from "./native/handover.ts";
 import { Journal } from "./registry/journal.ts";
 import { type JournalHealth, Registry, type ReplayReport } from "./registry/registry.ts";
+import { NO_HANDOVER } from "./registry/handover_port.ts";
 import { WIDTHS } from "./registry/validation.ts";
 import { registerSecurityMetrics } from "./security/metrics.ts";
 import { registryLookup, type ReloadReport, Security } from "./security/security.ts";
@@ -67,6 +69,10 @@ export class Agent {
   #stopping: Promise<void> | null = null;
   #eventsDone: Promise<void> | null = null;
   #onHangup: (() => void) | null = null;
+  /** The hand-over intake (null: handoverSocket ""), opened once the replay is done. */
+  handover: NativeHandover | null = null;
+  #handoverTimer: ReturnType<typeof setInterval> | null = null;
+  #handoverPort: { current: NativeHandover | null } = { current: null };
 
   private constructor(
     readonly config: AgentConfig,
@@ -128,6 +134,9 @@ export class Agent {
     });
     const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });
     const tracing = await startTracing(log);
+    // The intake opens after the replay (a re-sent eventfd then finds what waits for it);
+    // the registry sees it through this port from the start.
+    const intake: { current: NativeHandover | null } = { current: null };
     const registry = new Registry(
       engine,
       journal,
@@ -144,6 +153,14 @@ export class Agent {
             cause: health.cause,
           });
         }
+      },
+      {
+        take: (handle, owner, kind) => {
+          if (intake.current === null) return NO_HANDOVER.take(handle, owner, kind);
+          return intake.current.take(handle, owner, kind);
+        },
+        consume: (handle) => intake.current?.consume(handle),
+        received: () => intake.current?.received() ?? [],
       },
     );
     const security = new Security(
@@ -233,6 +250,18 @@ export class Agent {
     for (const address of config.listen) {
       if (address.startsWith("unix:")) prepareUnixSocket(address);
     }
+    if (config.handoverSocket) {
+      prepareUnixSocket(`unix://${config.handoverSocket}`);
+      agent.handover = intake.current = NativeHandover.open({
+        path: config.handoverSocket,
+        mode: config.handoverSocketMode,
+        ttlMs: config.handoverTtlMs,
+        maxHandles: config.handoverMaxHandles,
+        maxPerUid: config.handoverMaxHandles,
+      });
+      agent.#handoverPort = intake;
+      agent.#watchHandover();
+    }
     for (const warning of security.warnings(config.listen)) log.log("warn", warning);
     await server.start();
     for (const address of config.listen) {
@@ -277,6 +306,31 @@ export class Agent {
     })();
   }
 
+  /**
+   * Every 100 ms: descriptors handed over since re-arm what waits for them (NEEDS_SOURCE);
+   * every second, those whose sender exited are removed (SOURCE_EXIT).
+   */
+  #watchHandover(): void {
+    let ticks = 0;
+    this.#handoverTimer = setInterval(() => {
+      const intake = this.#handoverPort.current;
+      if (intake === null) return;
+      const rearmed = this.registry.handoverReceived(intake.received());
+      if (rearmed.length > 0) {
+        this.log.log("info", "re-armed from a hand-over", { ids: rearmed.map((r) => r.id) });
+      }
+      if (++ticks % 10 === 0) {
+        void this.registry.needsSourceGone().then((gone) => {
+          if (gone.length > 0) {
+            this.log.log("info", "source process exited while waiting for its hand-over", {
+              removed: gone.map((r) => r.id),
+            });
+          }
+        }).catch(() => {});
+      }
+    }, 100);
+  }
+
   /** SIGHUP: certificates, policy and the audit file are read again (security.ts). */
   reload(): ReloadReport {
     return this.security.reload();
@@ -302,7 +356,14 @@ export class Agent {
         pollModes: [...POLL_MODES],
         pollMode: this.config.pollMode,
         workers: this.config.workers,
-        features: ["reconcile", "watch", "request-id", "source-exit-cleanup", "journal"],
+        features: [
+          "reconcile",
+          "watch",
+          "request-id",
+          "source-exit-cleanup",
+          "journal",
+          ...(this.handover ? ["handover"] : []),
+        ],
       },
       startedAt: timestampFromMs(this.startedAtMs),
       ready: this.replay !== null,
@@ -316,6 +377,7 @@ export class Agent {
       this.serving = false;
       if (this.#onHangup) Deno.removeSignalListener("SIGHUP", this.#onHangup);
       this.registry.stopAccepting();
+      if (this.#handoverTimer !== null) clearInterval(this.#handoverTimer);
       this.inventory.stop();
       await this.server.stop(this.config.shutdownGraceMs);
       await this.tracing?.shutdown();
@@ -327,6 +389,9 @@ export class Agent {
       // The eventfds stay open in their owners: the kernel keeps counting signals until the
       // next agent re-arms them. Closing the engine only drops our duplicates.
       this.engine.close();
+      // Unused handles are closed; handed-over registrations wait for a re-send.
+      this.handover?.close();
+      this.#handoverPort.current = null;
       await this.#eventsDone;
       this.log.log("info", "ioeventd stopped", {});
     })();

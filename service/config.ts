@@ -30,6 +30,18 @@ export interface AgentConfig {
   unlimitedIdentities: string[];
   /** Largest request message accepted, in bytes. */
   maxMessageBytes: number;
+  /**
+   * The hand-over intake's Unix socket (SOCK_SEQPACKET, SCM_RIGHTS; native/README.md):
+   * processes hand their eventfds over instead of letting the agent take them. "": none.
+   * Default <stateDir>/run/handover.sock.
+   */
+  handoverSocket: string;
+  /** Its file mode: 0o666 lets any local process hand over its own descriptors. */
+  handoverSocketMode: number;
+  /** How long a handle lives unused, in ms. */
+  handoverTtlMs: number;
+  /** Most unused handles held (each holds a descriptor); also the per-sender-uid bound. */
+  handoverMaxHandles: number;
   /** HTTP address of /metrics and the health endpoints ("host:port"; "" disables). */
   metricsListen: string;
   /** Directories shaped like /sys/bus/pci/devices; the real one is read-only for the agent. */
@@ -90,6 +102,10 @@ export function defaultConfig(
     maxStreamsPerIdentity: 64,
     unlimitedIdentities: ["local"],
     maxMessageBytes: 4 * 1024 * 1024,
+    handoverSocket: join(dir, "run", "handover.sock"),
+    handoverSocketMode: 0o666,
+    handoverTtlMs: 60_000,
+    handoverMaxHandles: 16_384,
     metricsListen: "127.0.0.1:9464",
     sysfsRoots: [REAL_SYSFS],
     simulate: false,
@@ -154,6 +170,8 @@ export function checkConfig(c: AgentConfig): AgentConfig {
       ["rateLimitBurst", 1],
       ["maxStreamsPerIdentity", 0],
       ["maxMessageBytes", 1024],
+      ["handoverTtlMs", 1],
+      ["handoverMaxHandles", 1],
     ] as const
   ) {
     if (!Number.isInteger(c[k]) || c[k] < min) errors.push(`${k} must be an integer >= ${min}`);
@@ -178,6 +196,12 @@ export function checkConfig(c: AgentConfig): AgentConfig {
     // Never both: with TLS configured, a plaintext TCP listener must not appear silently.
     if (c.allowInsecureTcp) errors.push("tls and allowInsecureTcp exclude each other");
     if (!c.policyFile) errors.push("tls needs a policyFile: without one no certificate has a role");
+  }
+  if (
+    !Number.isInteger(c.handoverSocketMode) || c.handoverSocketMode < 0 ||
+    c.handoverSocketMode > 0o777
+  ) {
+    errors.push("handoverSocketMode must be a file mode (0..0o777)");
   }
   if (c.metricsListen && !/^(\[[^\]]+\]|[^:]*):\d{1,5}$/.test(c.metricsListen)) {
     errors.push(`metricsListen must be "host:port" (port 0: any free one) or "" (disabled)`);

@@ -35,6 +35,13 @@ export const KEYS: Record<SettingKey, KeyDoc> = {
   maxStreamsPerIdentity: { help: "concurrent watches per identity; 0 disables" },
   unlimitedIdentities: { help: "identities the two limits above spare" },
   maxMessageBytes: { help: "largest request accepted" },
+  handoverSocket: {
+    shownDefault: "`<stateDir>/run/handover.sock`",
+    help: 'hand-over intake (SCM_RIGHTS): processes hand their eventfds over; `""` disables',
+  },
+  handoverSocketMode: { shownDefault: "`0o666`", help: "its file mode" },
+  handoverTtlMs: { help: "how long an unused handle lives" },
+  handoverMaxHandles: { help: "unused handles held, in all and per sender uid" },
   metricsListen: { help: '`/metrics`, `/healthz`, `/readyz`; `""` disables' },
   sysfsRoots: { help: "PCI trees to scan (the real one is only read)" },
   simulate: {
@@ -90,6 +97,7 @@ export const OPTIONS = {
   policy: { type: "string" },
   "audit-log": { type: "string" },
   "rate-limit": { type: "string" },
+  "handover-socket": { type: "string" },
 } as const;
 
 interface FlagDoc {
@@ -150,6 +158,7 @@ const FLAG_DOCS: Record<keyof typeof OPTIONS, FlagDoc> = {
   policy: { arg: "FILE", key: "policyFile", help: "identities → roles" },
   "audit-log": { arg: "FILE", key: "auditLog", help: KEYS.auditLog.help },
   "rate-limit": { arg: "N", key: "rateLimitPerSecond", help: KEYS.rateLimitPerSecond.help },
+  "handover-socket": { arg: "PATH", key: "handoverSocket", help: "hand-over intake socket" },
 };
 
 type FlagSpec = FlagDoc & { type: "string" | "boolean"; multiple?: boolean };
@@ -182,6 +191,7 @@ export const ENV: Record<string, SettingKey> = {
   IOEVENTD_POLICY_FILE: "policyFile",
   IOEVENTD_AUDIT_LOG: "auditLog",
   IOEVENTD_RATE_LIMIT_PER_SECOND: "rateLimitPerSecond",
+  IOEVENTD_HANDOVER_SOCKET: "handoverSocket",
 };
 
 /** The flags that set `key`, as written on a command line. */

@@ -16,6 +16,11 @@ function timestampFromNs(ns: bigint): Timestamp {
   return { seconds: String(ns / 1_000_000_000n), nanos: Number(ns % 1_000_000_000n) };
 }
 
+/** A source as the API shows it: a handed-over one has fd -1 and its handle. */
+function sourceMessage(s: { pid: number; fd: number; handle?: string }) {
+  return { pid: s.pid, fd: s.fd, handle: s.handle ?? "" };
+}
+
 export function toIoeventfd(r: Registration, stats?: RegistrationStats): Ioeventfd {
   return {
     id: r.id,
@@ -25,11 +30,9 @@ export function toIoeventfd(r: Registration, stats?: RegistrationStats): Ioevent
       offset: r.spec.offset.toString(),
       width: r.spec.width,
       data: r.spec.data.toString(),
-      source: { pid: r.spec.source.pid, fd: r.spec.source.fd },
+      source: sourceMessage(r.spec.source),
       labels: r.spec.labels,
-      vfioDevice: r.spec.vfioDevice
-        ? { pid: r.spec.vfioDevice.pid, fd: r.spec.vfioDevice.fd }
-        : null,
+      vfioDevice: r.spec.vfioDevice ? sourceMessage(r.spec.vfioDevice) : null,
     },
     owner: r.owner,
     state: r.state,

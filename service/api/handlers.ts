@@ -4,6 +4,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { PciDevice } from "../devices/types.ts";
 import { Rejection } from "../rejection/rejection.ts";
 import type { Registry } from "../registry/registry.ts";
+import { callerOf } from "../registry/caller.ts";
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import { toDevice, toEvent, toIoeventfd } from "./convert.ts";
 import type { AgentInfo } from "./generated/ioeventd/v1/AgentInfo.ts";
@@ -80,6 +81,7 @@ export function createHandlers(
         owner: req.owner,
         requestId: req.requestId,
         validateOnly: req.validateOnly,
+        caller: callerOf(req),
       });
       // No counters here: reading them is O(registrations); GetIoeventfd has them.
       return toIoeventfd(registration);
@@ -118,6 +120,7 @@ export function createHandlers(
         owner: req.owner,
         desired: req.desired,
         dryRun: req.dryRun,
+        caller: callerOf(req),
       });
       return {
         added: result.added.map((r) => toIoeventfd(r)),

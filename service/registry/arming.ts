@@ -42,6 +42,7 @@ export class Arming {
           width: spec.width,
           data: spec.data,
           fd: source.fd,
+          // A handed-over source: the sender (acquire set spec.source.pid to it).
           pid: spec.source.pid,
           pidStart: source.startTime,
           mode: "auto",

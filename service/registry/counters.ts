@@ -9,6 +9,8 @@ export class RegistryCounters {
   readonly removed = new Map<RemovalCause, number>();
   readonly orphaned = { total: 0 };
   readonly replayDropped = new Map<string, number>();
+  /** NEEDS_SOURCE registrations armed again by a hand-over. */
+  rearmedByHandover = 0;
 }
 
 export function increment<K>(m: Map<K, number>, k: K): void {

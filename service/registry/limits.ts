@@ -39,22 +39,28 @@ export function earlierRequest(
   }], { existing_id: earlier.id });
 }
 
-/** DUPLICATE unless every key is free, or held by a registration the change removes. */
+/**
+ * DUPLICATE unless every key is free, or held by a registration the change removes. The
+ * holder's id is named only when `canSee` its owner (a caller limited to some owners is
+ * never told another tenant's ids).
+ */
 export function checkKeysFree(
   index: RegistrationIndex,
   adds: readonly Addition[],
   freedKeys: ReadonlySet<string> = new Set(),
+  canSee: (owner: string) => boolean = () => true,
 ): void {
   for (const a of adds) {
     const key = keyOf(a.spec);
     const existing = index.byKey(key);
     if (existing && !freedKeys.has(key)) {
+      const visible = canSee(existing.owner);
       throw Rejection.of([{
         field: `${a.at}offset`,
         reason: "DUPLICATE",
-        description:
-          `an ioeventfd with the same (device, bar, offset, width, data) exists: ${existing.id}`,
-      }], { existing_id: existing.id });
+        description: "an ioeventfd with the same (device, bar, offset, width, data) exists" +
+          (visible ? `: ${existing.id}` : ""),
+      }], visible ? { existing_id: existing.id } : {});
     }
   }
 }

@@ -5,8 +5,12 @@ import type { JournalRecord } from "./journal.ts";
 import type { Backend, RegistrationStats } from "./data_plane.ts";
 import type { Spec } from "./validation.ts";
 
-/** ARMED: the data plane writes on every signal. ORPHANED: its device went away; no write. */
-export type State = "ARMED" | "ORPHANED";
+/**
+ * ARMED: the data plane writes on every signal. ORPHANED: its device went away; no write.
+ * NEEDS_SOURCE: its source was handed over (not taken) and the agent restarted since: it
+ * is armed again as soon as the sender hands the same eventfd over again; no write until.
+ */
+export type State = "ARMED" | "ORPHANED" | "NEEDS_SOURCE";
 export type RemovalCause = "REQUEST" | "RECONCILE" | "SOURCE_EXIT";
 
 export interface Registration {

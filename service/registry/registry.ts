@@ -7,6 +7,8 @@
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import { Rejection } from "../rejection/rejection.ts";
 import { Arming } from "./arming.ts";
+import type { Caller } from "./caller.ts";
+import { type HandoverPort, NO_HANDOVER, type ReceivedHandle } from "./handover_port.ts";
 import type { DataPlane, RegistrationStats } from "./data_plane.ts";
 import type { DeviceSource } from "./device_source.ts";
 import {
@@ -70,6 +72,8 @@ export interface CreateRequest {
   owner: unknown;
   requestId?: unknown;
   validateOnly?: boolean;
+  /** Who asks (the security layer's source binding and visibility); none: unbound. */
+  caller?: Caller;
 }
 
 export interface ListFilter extends WatchFilter {
@@ -104,6 +108,7 @@ export class Registry {
     readonly limits: RegistryLimits,
     widths: readonly number[],
     onJournal: JournalObserver = () => {},
+    handover: HandoverPort = NO_HANDOVER,
   ) {
     this.ctx = { device: (a) => devices.get(a), widths };
     this.#plane = plane;
@@ -112,7 +117,7 @@ export class Registry {
     this.#commit.subscribe({}, (e) => {
       if (e.type === "ADDED") this.counters.created++;
     });
-    this.#sources = new Sources(plane);
+    this.#sources = new Sources(plane, handover);
     this.#arming = new Arming(plane, devices, this.#sources);
     this.#commit.subscribe({}, (event) => this.#history.record(event));
   }
@@ -243,7 +248,7 @@ export class Registry {
   }
 
   reconcile(
-    req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean },
+    req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean; caller?: Caller },
   ): Promise<ReconcileResult> {
     return this.#counted(() => this.#reconcile(req));
   }
@@ -263,6 +268,82 @@ export class Registry {
       await this.#commit.committed();
     } catch (err) {
       // Removed all the same (disarmed); journaled by the next commit that succeeds.
+      if (!(err instanceof Rejection && err.reason === "JOURNAL_UNAVAILABLE")) throw err;
+    }
+    return gone;
+  }
+
+  /**
+   * Descriptors were handed over (the intake's records since the last look): every
+   * NEEDS_SOURCE registration whose eventfd is among them — the same owner, the same sender
+   * (pid and start time) and the same eventfd (the kernel's id) — is armed again (UPDATED).
+   * A VMM that reconnects after an agent restart re-arms all of its ioeventfds by handing
+   * its eventfds over once more, in one message per 8 descriptors.
+   */
+  handoverReceived(records: readonly ReceivedHandle[]): Registration[] {
+    if (!this.#accepting || records.length === 0) return [];
+    const waiting = [...this.#index.values()].filter((r) => r.state === "NEEDS_SOURCE");
+    const rearmed: Registration[] = [];
+    const used = new Set<string>();
+    for (const r of waiting) {
+      const ev = records.find((x) =>
+        x.kind === "eventfd" && x.owner === r.owner && x.eventfdId === r.eventfdId &&
+        x.sender.pid === r.spec.source.pid && x.sender.startTime === r.startTime
+      );
+      if (!ev || r.spec.source.fd !== -1) continue;
+      let vfio = r.spec.vfioDevice ?? null;
+      if (vfio && vfio.fd === -1) {
+        const vx = records.find((x) =>
+          x.kind === "vfio" && x.batch === ev.batch && x.owner === r.owner &&
+          x.sender.startTime === r.vfioStartTime
+        );
+        if (!vx) continue;
+        vfio = { pid: vfio.pid, fd: -1, handle: vx.handle };
+      }
+      const spec = {
+        ...r.spec,
+        source: { pid: r.spec.source.pid, fd: -1, handle: ev.handle },
+        vfioDevice: vfio,
+      };
+      if (orphanCause(spec, this.ctx) !== null) continue; // the device changed meanwhile
+      this.#sources.current = { owner: r.owner };
+      try {
+        const { armed } = this.#arming.acquireAndArm(spec, "");
+        r.spec = spec;
+        r.nativeId = armed.id;
+        r.backend = armed.backend;
+        r.state = "ARMED";
+        for (const h of this.#sources.usedHandles) used.add(h);
+        rearmed.push(r);
+        this.#commit.emit({
+          type: "UPDATED",
+          registration: r,
+          final: null,
+          revision: ++this.#revision,
+        });
+      } catch {
+        // stays NEEDS_SOURCE: a later hand-over may still do
+      } finally {
+        this.#sources.usedHandles.clear();
+        this.#sources.current = undefined;
+      }
+    }
+    for (const h of used) this.#sources.handover.consume(h);
+    this.counters.rearmedByHandover += rearmed.length;
+    return rearmed;
+  }
+
+  /** NEEDS_SOURCE registrations whose sender exited: removed (SOURCE_EXIT). */
+  async needsSourceGone(): Promise<Registration[]> {
+    if (!this.#accepting) return [];
+    const gone = [...this.#index.values()].filter((r) =>
+      r.state === "NEEDS_SOURCE" && this.#sources.processStart(r.spec.source.pid) !== r.startTime
+    );
+    if (gone.length === 0) return [];
+    this.#remove(gone, "SOURCE_EXIT");
+    try {
+      await this.#commit.committed();
+    } catch (err) {
       if (!(err instanceof Rejection && err.reason === "JOURNAL_UNAVAILABLE")) throw err;
     }
     return gone;
@@ -326,19 +407,32 @@ export class Registry {
   /** Runs a mutation synchronously, then waits for its commit; counts rejections. */
   async #counted<T>(op: () => T): Promise<T> {
     let result: T;
+    const used = this.#sources.usedHandles;
     try {
       result = op();
     } catch (err) {
+      used.clear(); // a refused call used no handle: it stays usable
       if (err instanceof Rejection) increment(this.counters.rejected, err.reason);
       throw err;
+    } finally {
+      this.#sources.current = undefined;
     }
+    const handles = [...used];
+    used.clear();
     try {
       await this.#commit.committed();
     } catch (err) {
       if (err instanceof Rejection) increment(this.counters.rejected, err.reason);
       throw err;
     }
+    // Committed: the intake's copies of the handles it used are closed (the data plane
+    // holds its own duplicates).
+    for (const h of handles) this.#sources.handover.consume(h);
     return result;
+  }
+
+  #canSee(caller: Caller | undefined): (owner: string) => boolean {
+    return caller ? (o) => caller.canSee(o) : () => true;
   }
 
   #requireAccepting(): void {
@@ -356,11 +450,13 @@ export class Registry {
     const earlier = earlierRequest(this.#index, owner, requestId, spec);
     if (earlier) return { registration: earlier, created: false };
     const addition = [{ spec, owner, at: "spec." }];
-    checkKeysFree(this.#index, addition);
+    checkKeysFree(this.#index, addition, new Set(), this.#canSee(req.caller));
     checkLimits(this.#index, this.limits, addition);
+    this.#sources.current = { owner, caller: req.caller };
 
     if (req.validateOnly) {
       const [identity] = checkSources([{ spec, owner, at: "spec." }], this.#sources);
+      this.#sources.usedHandles.clear(); // only looked at
       return { registration: wouldBe(owner, requestId, spec, identity), created: false };
     }
     const { armed, source, vfio } = this.#arming.acquireAndArm(spec, "spec.");
@@ -375,13 +471,32 @@ export class Registry {
     return { registration: r, created: true };
   }
 
-  #reconcile(req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean }): ReconcileResult {
+  #reconcile(
+    req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean; caller?: Caller },
+  ): ReconcileResult {
     this.#requireAccepting();
     const { owner, specs } = validateDesired(req.owner, req.desired, this.ctx);
     const plan = planReconcile(owner, specs, this.all({ owner }));
-    checkKeysFree(this.#index, plan.toAdd, new Set(plan.toRemove.map((r) => keyOf(r.spec))));
+    checkKeysFree(
+      this.#index,
+      plan.toAdd,
+      new Set(plan.toRemove.map((r) => keyOf(r.spec))),
+      this.#canSee(req.caller),
+    );
     checkLimits(this.#index, this.limits, plan.toAdd, plan.toRemove);
-    if (req.dryRun) return wouldReconcile(plan, checkSources(plan.toAdd, this.#sources));
+    const who = { owner, caller: req.caller };
+    this.#sources.current = who;
+    // Every (pid, fd) source within the caller's binding before anything is disarmed.
+    for (const a of plan.toAdd) {
+      if (!a.spec.source.handle) this.#sources.checkBound(a.spec.source.pid, `${a.at}source`, who);
+      const v = a.spec.vfioDevice;
+      if (v && !v.handle) this.#sources.checkBound(v.pid, `${a.at}vfio_device`, who);
+    }
+    if (req.dryRun) {
+      const checked = checkSources(plan.toAdd, this.#sources);
+      this.#sources.usedHandles.clear(); // only looked at
+      return wouldReconcile(plan, checked);
+    }
 
     const added = armPlan(plan, this.#sources, this.#arming, (lost) => {
       // Gone meanwhile (its source or VMM exited): removed as it would have been.

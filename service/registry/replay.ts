@@ -19,6 +19,8 @@ import {
 export interface ReplayReport {
   rearmed: number;
   orphaned: string[];
+  /** Handed-over registrations waiting for their sender to hand the eventfd over again. */
+  needsSource: string[];
   dropped: { id: string; reason: string }[];
   durationMs: number;
 }
@@ -40,10 +42,26 @@ function rawSpecOf(rec: JournalRecord): RawSpec {
     offset: rec.offset,
     width: rec.width,
     data: rec.data,
-    source: { pid: rec.pid, fd: rec.fd },
+    // fd -1: handed over (validated as a descriptor number, then marked again below).
+    source: { pid: rec.pid, fd: Math.max(rec.fd, 0) },
     labels: rec.labels,
-    vfioDevice: rec.vfio ? { pid: rec.vfio.pid, fd: rec.vfio.fd } : null,
+    vfioDevice: rec.vfio ? { pid: rec.vfio.pid, fd: Math.max(rec.vfio.fd, 0) } : null,
   };
+}
+
+/** Whether a record's source or VFIO device was handed over (journaled with fd -1). */
+function handedOver(rec: JournalRecord): boolean {
+  return rec.fd === -1 || rec.vfio?.fd === -1;
+}
+
+/** The spec as it was armed: handed-over descriptors keep fd -1 (and no handle). */
+function markHandedOver<T extends { source: { pid: number; fd: number } }>(
+  spec: T & { vfioDevice?: { pid: number; fd: number } | null },
+  rec: JournalRecord,
+): T {
+  if (rec.fd === -1) spec.source = { pid: rec.pid, fd: -1 };
+  if (rec.vfio?.fd === -1 && spec.vfioDevice) spec.vfioDevice = { pid: rec.vfio.pid, fd: -1 };
+  return spec;
 }
 
 /** Why a record could not be re-armed, as the replay report names it. */
@@ -58,7 +76,13 @@ export function replayJournal(
   arming: Arming,
 ): ReplayOutcome {
   const started = performance.now();
-  const report: ReplayReport = { rearmed: 0, orphaned: [], dropped: [], durationMs: 0 };
+  const report: ReplayReport = {
+    rearmed: 0,
+    orphaned: [],
+    needsSource: [],
+    dropped: [],
+    durationMs: 0,
+  };
   const registrations: Registration[] = [];
   const drop: string[] = [];
   const dropped = (rec: JournalRecord, reason: string) => {
@@ -72,6 +96,7 @@ export function replayJournal(
       dropped(rec, shape.violations[0].reason); // not a record this agent wrote
       continue;
     }
+    markHandedOver(shape.value, rec);
     const v = validateSpec(raw, ctx, AT);
     if (!v.ok) {
       // Its device is gone, unmanaged or changed: kept as the journal had it, for the owner
@@ -82,7 +107,18 @@ export function replayJournal(
       report.orphaned.push(rec.id);
       continue;
     }
-    const spec = v.value;
+    const spec = markHandedOver(v.value, rec);
+    if (handedOver(rec)) {
+      // The agent holds no copy across a restart: the registration waits for its sender to
+      // hand the same eventfd over again (Registry.handoverReceived), unless it is gone.
+      if (sources.processStart(rec.pid) !== rec.startTime) {
+        dropped(rec, "SOURCE_PROCESS_GONE");
+        continue;
+      }
+      registrations.push(fromRecord(rec, spec, "NEEDS_SOURCE", rec.backend, null));
+      report.needsSource.push(rec.id);
+      continue;
+    }
     // The VMM's VFIO device first, only from the same process (its start time as journaled).
     let vfio: AcquiredVfio | null = null;
     let source: AcquiredSource | null = null;

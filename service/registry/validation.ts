@@ -11,7 +11,21 @@ export const WIDTHS: readonly Width[] = [1, 2, 4, 8];
 
 export interface Source {
   pid: number;
+  /** -1 for a handed-over descriptor (then `handle` names it). */
   fd: number;
+  /**
+   * A handle from the agent's hand-over intake (handover_port.ts), instead of (pid, fd):
+   * once taken, `pid` is the sender's and `fd` -1.
+   */
+  handle?: string;
+}
+
+/** The form of a hand-over handle: "h-" and 32 hex digits. */
+export const HANDLE = /^h-[0-9a-f]{32}$/;
+
+function sameSource(a: Source, b: Source): boolean {
+  if (a.handle || b.handle) return (a.handle ?? "") === (b.handle ?? "");
+  return a.pid === b.pid && a.fd === b.fd;
 }
 
 /** A request that passed validation: every value parsed and within range. */
@@ -71,8 +85,8 @@ export function keyOf(
 export function sameSources(a: Spec, b: Spec): boolean {
   const av = a.vfioDevice ?? null;
   const bv = b.vfioDevice ?? null;
-  return a.source.pid === b.source.pid && a.source.fd === b.source.fd &&
-    (av === null ? bv === null : bv !== null && av.pid === bv.pid && av.fd === bv.fd);
+  return sameSource(a.source, b.source) &&
+    (av === null ? bv === null : bv !== null && sameSource(av, bv));
 }
 
 /** A uint64 given as number, decimal/hex string or bigint; null when not one. */
@@ -164,6 +178,38 @@ export function validateLabels(labels: unknown, field: string): Validated<Record
     : { ok: true, value: Object.fromEntries(entries) as Record<string, string> };
 }
 
+/**
+ * A `source` or `vfio_device`: a handle (pid and fd then ignored), or (pid > 0, fd >= 0).
+ * null when malformed (reported through `bad`).
+ */
+function sourceOf(
+  raw: unknown,
+  name: string,
+  bad: (field: string, reason: Reason, description: string) => void,
+): Source | null {
+  const src = typeof raw === "object" && raw !== null
+    ? raw as { pid?: unknown; fd?: unknown; handle?: unknown }
+    : null;
+  if (src !== null && src.handle !== undefined && src.handle !== null && src.handle !== "") {
+    if (typeof src.handle !== "string" || !HANDLE.test(src.handle)) {
+      bad(
+        `${name}.handle`,
+        "INVALID_ARGUMENT",
+        `${name}.handle must be a hand-over handle (h-<32 hex digits>)`,
+      );
+      return null;
+    }
+    return { pid: 0, fd: -1, handle: src.handle };
+  }
+  const pid = src !== null ? smallInt(src.pid, 1, 2 ** 31 - 1) : null;
+  const fd = src !== null ? smallInt(src.fd, 0, 2 ** 31 - 1) : null;
+  if (pid === null) bad(`${name}.pid`, "INVALID_ARGUMENT", `${name}.pid must be a process id > 0`);
+  if (fd === null) {
+    bad(`${name}.fd`, "INVALID_ARGUMENT", `${name}.fd must be a file descriptor >= 0`);
+  }
+  return pid !== null && fd !== null ? { pid, fd } : null;
+}
+
 /** A spec's values as far as they are well-formed (null where not), and what is wrong. */
 interface Shape {
   device: string | null;
@@ -203,25 +249,11 @@ function shapeOf(raw: RawSpec, at: string): Shape {
     bad("data", "DATA_OUT_OF_RANGE", `data ${hex(data)} does not fit in ${width} bytes`);
     data = null;
   }
-  const src = (raw.source ?? null) as { pid?: unknown; fd?: unknown } | null;
-  const pid = typeof src === "object" && src !== null ? smallInt(src.pid, 1, 2 ** 31 - 1) : null;
-  const fd = typeof src === "object" && src !== null ? smallInt(src.fd, 0, 2 ** 31 - 1) : null;
-  if (pid === null) bad("source.pid", "INVALID_ARGUMENT", "source.pid must be a process id > 0");
-  if (fd === null) bad("source.fd", "INVALID_ARGUMENT", "source.fd must be a file descriptor >= 0");
+  const source = sourceOf(raw.source, "source", bad);
   // Optional, same shape as `source`: only presence switches the backend.
-  let vfioDevice: Source | null = null;
-  if (raw.vfioDevice !== undefined && raw.vfioDevice !== null) {
-    const v = raw.vfioDevice as { pid?: unknown; fd?: unknown };
-    const vpid = typeof v === "object" ? smallInt(v.pid, 1, 2 ** 31 - 1) : null;
-    const vfd = typeof v === "object" ? smallInt(v.fd, 0, 2 ** 31 - 1) : null;
-    if (vpid === null) {
-      bad("vfio_device.pid", "INVALID_ARGUMENT", "vfio_device.pid must be a process id > 0");
-    }
-    if (vfd === null) {
-      bad("vfio_device.fd", "INVALID_ARGUMENT", "vfio_device.fd must be a file descriptor >= 0");
-    }
-    if (vpid !== null && vfd !== null) vfioDevice = { pid: vpid, fd: vfd };
-  }
+  const vfioDevice = raw.vfioDevice !== undefined && raw.vfioDevice !== null
+    ? sourceOf(raw.vfioDevice, "vfio_device", bad)
+    : null;
   const labels = validateLabels(raw.labels, `${at}labels`);
   if (!labels.ok) violations.push(...labels.violations);
   return {
@@ -230,7 +262,7 @@ function shapeOf(raw: RawSpec, at: string): Shape {
     width,
     offset,
     data,
-    source: pid !== null && fd !== null ? { pid, fd } : null,
+    source,
     vfioDevice,
     labels: labels.ok ? labels.value : {},
     violations,
@@ -371,8 +403,11 @@ export function validateSpec(raw: RawSpec, ctx: ValidationContext, at = "spec.")
   return validateShape(raw, at);
 }
 
-/** The device rules: a spec that fails one of them has lost its device, not its shape. */
-const DEVICE_REASONS: ReadonlySet<Reason> = new Set([
+/**
+ * The device rules: a spec that fails one of them has lost its device, not its shape; they
+ * are the causes an ioeventfd is ORPHANED by (Ioeventfd.orphan_cause, the metrics' label).
+ */
+export const ORPHAN_CAUSES: readonly Reason[] = [
   "DEVICE_NOT_FOUND",
   "DEVICE_NOT_MANAGED",
   "BAR_NOT_MAPPABLE",
@@ -380,7 +415,8 @@ const DEVICE_REASONS: ReadonlySet<Reason> = new Set([
   "OUT_OF_BAR",
   "OVERLAPS_MSIX_TABLE",
   "OVERLAPS_MSIX_PBA",
-]);
+];
+const DEVICE_REASONS: ReadonlySet<Reason> = new Set(ORPHAN_CAUSES);
 
 /**
  * Why an accepted spec may no longer be written, judged against the device as it is now: the

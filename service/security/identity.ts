@@ -3,6 +3,7 @@
 // TCP listener each count as one identity ("local", "insecure"), tagged per listener.
 import * as grpc from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
+import { loopbackTcpUid, peerCred } from "../native/handover.ts";
 
 /** grpc-js's AuthContext (not exported by name from the package root). */
 export type AuthContext = ReturnType<grpc.ServerInterceptingCallInterface["getAuthContext"]>;
@@ -15,7 +16,16 @@ export interface Identity {
   names: string[];
   /** The name logs and the audit show (the first of `names`). */
   name: string;
+  /**
+   * The calling process, as the kernel tells it: on the Unix socket its pid and uid
+   * (SO_PEERCRED of the connection, read by the native plugin on the accepted descriptor);
+   * on a loopback plaintext TCP connection its uid (/proc/net/tcp). Absent when unknown.
+   */
+  peer?: { pid?: number; uid?: number };
 }
+
+/** The auth context of a tagged listener's call, with what the connection says of the peer. */
+type TaggedContext = AuthContext & { ioeventdPeer?: Identity["peer"] };
 
 function values(v: string | string[] | undefined): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
@@ -53,7 +63,8 @@ export function identityOf(auth: AuthContext): Identity | null {
   // "local" and "insecure" are what gRPC core reports for Unix sockets and no security.
   const type = auth.transportSecurityType;
   if (type === "local" || type === "insecure") {
-    return { transport: type, names: [type], name: type };
+    const peer = (auth as TaggedContext).ioeventdPeer;
+    return { transport: type, names: [type], name: type, ...(peer ? { peer } : {}) };
   }
   if (type === "ssl" && auth.sslPeerCertificate) {
     const names = certificateNames(auth.sslPeerCertificate);
@@ -63,14 +74,66 @@ export function identityOf(auth: AuthContext): Identity | null {
   return null;
 }
 
+interface SocketLike {
+  remoteAddress?: string;
+  remotePort?: number;
+  localPort?: number;
+  _handle?: { fd?: number };
+}
+
+/** grpc-js's HTTP/2 stream under the interceptor chain (its calls keep it as `stream`). */
+function socketOf(call: unknown): { session: object; socket: SocketLike } | null {
+  let c = call as { stream?: { session?: { socket?: SocketLike } }; nextCall?: unknown } | null;
+  for (let i = 0; i < 32 && c; i++) {
+    const session = c.stream?.session;
+    if (session) return session.socket ? { session, socket: session.socket } : null;
+    c = c.nextCall as typeof c;
+  }
+  return null;
+}
+
+/** Peers by HTTP/2 session: read once per connection. */
+const peers = new WeakMap<object, Identity["peer"] | null>();
+
+/**
+ * What the kernel says of the process at the other end: SO_PEERCRED of the accepted Unix
+ * socket (its descriptor, which Deno's node:net exposes as `_handle.fd`), or the owner of
+ * the client end of a loopback TCP connection.
+ */
+function peerOf(call: unknown, tag: Transport): Identity["peer"] | undefined {
+  const s = socketOf(call);
+  if (s === null) return undefined;
+  if (peers.has(s.session)) return peers.get(s.session) ?? undefined;
+  let peer: Identity["peer"] | null = null;
+  try {
+    if (tag === "local" && typeof s.socket._handle?.fd === "number") {
+      const c = peerCred(s.socket._handle.fd);
+      if (c !== null && c.pid > 0) peer = { pid: c.pid, uid: c.uid };
+    } else if (tag === "insecure" && s.socket.remotePort && s.socket.localPort) {
+      const loopback = /^(127\.|::1$|::ffff:127\.)/.test(s.socket.remoteAddress ?? "");
+      const uid = loopback ? loopbackTcpUid(s.socket.remotePort, s.socket.localPort) : null;
+      if (uid !== null) peer = { uid };
+    }
+  } catch {
+    peer = null; // the plugin could not tell: the caller is bound as if unknown
+  }
+  peers.set(s.session, peer);
+  return peer ?? undefined;
+}
+
 /** A call whose auth context names the listener it came through. */
 class TaggedCall extends grpc.ServerInterceptingCall {
+  readonly #peer: Identity["peer"] | undefined;
   constructor(next: grpc.ServerInterceptingCallInterface, private readonly tag: Transport) {
     super(next);
+    this.#peer = tag === "tls" ? undefined : peerOf(next, tag);
   }
   override getAuthContext(): AuthContext {
     // TLS keeps grpc-js's own context (verified peer certificate, or {} when unverified).
-    return this.tag === "tls" ? super.getAuthContext() : { transportSecurityType: this.tag };
+    if (this.tag === "tls") return super.getAuthContext();
+    const context: TaggedContext = { transportSecurityType: this.tag };
+    if (this.#peer) context.ioeventdPeer = this.#peer;
+    return context;
   }
 }
 

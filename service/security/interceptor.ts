@@ -9,6 +9,8 @@ import type { Logger } from "../log.ts";
 import { Rejection } from "../rejection/rejection.ts";
 import { type AuditLog, type AuditRecord, summarize } from "./audit.ts";
 import { authorize, methodName, type RegistrationLookup, ruleFor } from "./authorize.ts";
+import { withCaller } from "../registry/caller.ts";
+import { callerFor } from "./source_binding.ts";
 import type { RefusalKind, SecurityCounters } from "./counters.ts";
 import { type Identity, identityOf } from "./identity.ts";
 import type { Grant, Policy } from "./policy.ts";
@@ -161,7 +163,13 @@ export function securityInterceptor(ctx: EnforcementContext): grpc.ServerInterce
                 );
               }
             }
-            nextMessage(decision.request);
+            // Mutations carry their caller to the registry: its source binding, and whose
+            // registrations a refusal may name.
+            const forward = rule.mutation && typeof decision.request === "object" &&
+                decision.request !== null
+              ? withCaller(decision.request, callerFor(identity, grant, ctx.policy()))
+              : decision.request;
+            nextMessage(forward);
           },
           onReceiveHalfClose: (nextHalfClose) => {
             if (!refused) nextHalfClose();

@@ -22,6 +22,33 @@ export interface Grant {
   owners: string[] | null;
   /** Canonical PCI addresses this identity may act on; null: any device. */
   devices: string[] | null;
+  /**
+   * The processes this identity may name as sources (source_binding.ts); null: the
+   * transport's default (Unix socket: the caller's process tree; loopback plaintext TCP:
+   * the caller's uid; otherwise none).
+   */
+  sources: SourceRule | null;
+}
+
+/**
+ * Which processes may be named (any one matching suffices): `any` every process; `tree` the
+ * caller's own process and its descendants (Unix socket callers, by SO_PEERCRED);
+ * `callerUid` processes whose real and effective uid are the caller's; `uids` processes whose
+ * real and effective uid are listed; `cgroups` processes whose cgroup v2 path starts with a
+ * listed prefix (e.g. a KubeVirt virt-launcher pod's `/kubepods.slice/…pod<uid>.slice/`).
+ */
+export interface SourceRule {
+  any?: boolean;
+  tree?: boolean;
+  callerUid?: boolean;
+  uids?: number[];
+  cgroups?: string[];
+}
+
+/** An owner pattern and the processes its sources must be (on top of the caller's rule). */
+export interface OwnerSources {
+  owner: string;
+  sources: SourceRule;
 }
 
 /** The JSON file, as written by people. */
@@ -31,16 +58,55 @@ export interface PolicyDocument {
     role: Role;
     owners?: string[];
     devices?: string[];
+    sources?: SourceRule;
   }[];
+  /** Per owner pattern ("tenant-b-*"): where its sources must live, whoever asks. */
+  ownerSources?: OwnerSources[];
 }
 
 const IDENTITY = /^(local|insecure|CN=.+|DNS:.+|URI:.+|IP:.+|email:.+)$/;
-const ENTRY_KEYS = new Set(["identity", "role", "owners", "devices"]);
+const ENTRY_KEYS = new Set(["identity", "role", "owners", "devices", "sources"]);
+const RULE_KEYS = new Set(["any", "tree", "callerUid", "uids", "cgroups"]);
 
-const LOCAL_DEFAULT: Grant = { identity: "local", role: "admin", owners: null, devices: null };
+const LOCAL_DEFAULT: Grant = {
+  identity: "local",
+  role: "admin",
+  owners: null,
+  devices: null,
+  sources: null,
+};
+
+function sourceRule(value: unknown, at: string, errors: string[]): SourceRule | null {
+  if (value === undefined) return null;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    errors.push(`${at} must be an object`);
+    return {};
+  }
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (!RULE_KEYS.has(k)) errors.push(`${at}: unknown key ${k}`);
+  for (const k of ["any", "tree", "callerUid"]) {
+    if (v[k] !== undefined && typeof v[k] !== "boolean") {
+      errors.push(`${at}.${k} must be a boolean`);
+    }
+  }
+  if (
+    v.uids !== undefined &&
+    (!Array.isArray(v.uids) || v.uids.some((u) => !Number.isInteger(u) || u < 0 || u > 0xffffffff))
+  ) errors.push(`${at}.uids must be a list of uids`);
+  if (
+    v.cgroups !== undefined &&
+    (!Array.isArray(v.cgroups) ||
+      v.cgroups.some((c) => typeof c !== "string" || !c.startsWith("/")))
+  ) errors.push(`${at}.cgroups must be a list of cgroup paths starting with /`);
+  return v as SourceRule;
+}
 
 export class Policy {
-  private constructor(readonly grants: readonly Grant[], readonly source: string) {}
+  private constructor(
+    readonly grants: readonly Grant[],
+    readonly source: string,
+    readonly ownerSources: readonly OwnerSources[] = [],
+  ) {}
 
   /**
    * No policy file: the Unix socket is admin, and so is a plaintext TCP listener (which
@@ -95,10 +161,30 @@ export class Policy {
         if (canonical === null) errors.push(`${at}.devices: ${d} is not a PCI address`);
         return canonical ?? d;
       }) ?? null;
-      grants.push({ identity, role: e.role as Role, owners, devices });
+      const sources = sourceRule(e.sources, `${at}.sources`, errors);
+      grants.push({ identity, role: e.role as Role, owners, devices, sources });
     });
+    const ownerSources: OwnerSources[] = [];
+    const rawOwners = (doc as { ownerSources?: unknown }).ownerSources;
+    if (rawOwners !== undefined && !Array.isArray(rawOwners)) {
+      errors.push("ownerSources must be a list");
+    }
+    for (const [i, o] of (Array.isArray(rawOwners) ? rawOwners : []).entries()) {
+      const at = `ownerSources[${i}]`;
+      if (typeof o?.owner !== "string" || o.owner.length === 0) {
+        errors.push(`${at}.owner must be an owner or a prefix ending in *`);
+        continue;
+      }
+      for (const k of Object.keys(o)) {
+        if (k !== "owner" && k !== "sources") errors.push(`${at}: unknown key ${k}`);
+      }
+      ownerSources.push({
+        owner: o.owner,
+        sources: sourceRule(o.sources ?? {}, `${at}.sources`, errors) ?? {},
+      });
+    }
     if (errors.length > 0) throw new Error(`${source}: ${errors.join("; ")}`);
-    return new Policy(grants, source);
+    return new Policy(grants, source, ownerSources);
   }
 
   /** The first entry naming the caller, or null (no role). */

@@ -24,18 +24,25 @@ export const CLIENTS = {
 
 export type ClientName = keyof typeof CLIENTS;
 
+/**
+ * mTLS callers name no process unless their entry says which (the source binding): these
+ * may name processes of the test's own user, where the tests' VMM stand-ins run.
+ */
+export const TEST_USER = { uids: [Deno.uid() ?? 0] };
+
 export const POLICY: PolicyDocument = {
   identities: [
-    { identity: "CN=viewer-1", role: "viewer" },
-    { identity: "CN=operator-1", role: "operator" },
-    { identity: "CN=admin-1", role: "admin" },
+    { identity: "CN=viewer-1", role: "viewer", sources: TEST_USER },
+    { identity: "CN=operator-1", role: "operator", sources: TEST_USER },
+    { identity: "CN=admin-1", role: "admin", sources: TEST_USER },
     // Matched by SAN, and limited to one owner and a prefix of others.
     {
       identity: "URI:spiffe://test/restricted",
       role: "operator",
       owners: ["vm-a", "tenant-a-*"],
+      sources: TEST_USER,
     },
-    { identity: "CN=gpu-only", role: "operator", devices: [GPU] },
+    { identity: "CN=gpu-only", role: "operator", devices: [GPU], sources: TEST_USER },
   ],
 };
 

@@ -12,6 +12,7 @@ export const _ioeventd_v1_Ioeventfd_State = {
   STATE_UNSPECIFIED: 'STATE_UNSPECIFIED',
   ARMED: 'ARMED',
   ORPHANED: 'ORPHANED',
+  NEEDS_SOURCE: 'NEEDS_SOURCE',
 } as const;
 
 export type _ioeventd_v1_Ioeventfd_State =
@@ -21,6 +22,8 @@ export type _ioeventd_v1_Ioeventfd_State =
   | 1
   | 'ORPHANED'
   | 2
+  | 'NEEDS_SOURCE'
+  | 3
 
 export type _ioeventd_v1_Ioeventfd_State__Output = typeof _ioeventd_v1_Ioeventfd_State[keyof typeof _ioeventd_v1_Ioeventfd_State]
 

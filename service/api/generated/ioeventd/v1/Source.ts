@@ -6,9 +6,11 @@
 export interface Source {
   'pid'?: (number);
   'fd'?: (number);
+  'handle'?: (string);
 }
 
 export interface Source__Output {
   'pid': (number);
   'fd': (number);
+  'handle': (string);
 }
