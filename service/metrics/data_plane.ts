@@ -7,8 +7,20 @@ import type { PciDevice } from "../devices/types.ts";
 import type { RegistrationStats, WorkerStats } from "../native/engine.ts";
 import type { Registration, RegistryEvent, WatchFilter } from "../registry/registry.ts";
 import { SnapshotHistogram } from "./histogram.ts";
-import { MAX_OWNER_SERIES, type OwnerSeries, OwnerSeriesTable } from "./owners.ts";
+import { MAX_OWNER_SERIES, OwnerSeriesTable } from "./owners.ts";
 import { type Sample, SnapshotMetric } from "./snapshot_metric.ts";
+import { ORPHAN_CAUSES } from "../registry/validation.ts";
+import {
+  addInto,
+  type DeviceGauges,
+  type Entry,
+  orphanCauseLabel,
+  type PerIoeventfd,
+  type Series,
+  setCounts,
+  zero,
+} from "./data_plane_entries.ts";
+
 
 /** What the data-plane metrics read at each scrape. */
 export interface DataPlaneSnapshot {
@@ -25,79 +37,6 @@ export interface WatchableRegistry {
     snapshot: Registration[] | null;
     unsubscribe: () => void;
   }>;
-}
-
-interface Counts {
-  triggers: number;
-  signals: number;
-  /** Unix ns of the last write; 0 if none. */
-  lastNs: number;
-}
-
-const zero = (): Counts => ({ triggers: 0, signals: 0, lastNs: 0 });
-
-function addInto(into: Counts, c: Counts): void {
-  into.triggers += c.triggers;
-  into.signals += c.signals;
-  if (c.lastNs > into.lastNs) into.lastNs = c.lastNs;
-}
-
-/** Counters of one (device, BAR), monotonic across removals. */
-interface Series {
-  /** What removed registrations of this (device, BAR) had counted. */
-  gone: Counts;
-  /** Recomputed each scrape: gone + every live registration. */
-  total: Counts;
-  triggers: Sample;
-  signals: Sample;
-  last: Sample;
-}
-
-interface PerIoeventfd {
-  triggers: Sample;
-  signals: Sample;
-  last: Sample;
-  info: Sample;
-}
-
-/** The device rules an ioeventfd is orphaned by (registry/validation.ts orphanCause). */
-export const ORPHAN_CAUSES = [
-  "DEVICE_NOT_FOUND",
-  "DEVICE_NOT_MANAGED",
-  "BAR_NOT_MAPPABLE",
-  "WIDTH_UNSUPPORTED",
-  "OUT_OF_BAR",
-  "OVERLAPS_MSIX_TABLE",
-  "OVERLAPS_MSIX_PBA",
-];
-
-/** An orphan cause as a bounded label value. */
-export function orphanCauseLabel(cause: string | undefined): string {
-  return cause && /^[A-Z][A-Z0-9_]{0,63}$/.test(cause) ? cause : "UNKNOWN";
-}
-
-/** One registration the metrics know about. */
-interface Entry {
-  state: Registration["state"];
-  orphanCause: string | undefined;
-  device: string;
-  owner: string;
-  ownerSeries: OwnerSeries;
-  nativeId: bigint | null;
-  series: Series;
-  /** Counts of native registrations this entry no longer has (it was orphaned). */
-  base: Counts;
-  /** Counts of its current native registration, as of the last scrape. */
-  live: Counts;
-  detail: PerIoeventfd | null;
-}
-
-interface DeviceGauges {
-  armed: Sample;
-  orphaned: Sample;
-  limit: Sample;
-  armedCount: number;
-  orphanedCount: number;
 }
 
 export interface DataPlaneOptions {
@@ -441,10 +380,4 @@ export class DataPlaneMetrics {
     }
     return d;
   }
-}
-
-function setCounts(into: Counts, s: RegistrationStats): void {
-  into.triggers = Number(s.triggers);
-  into.signals = Number(s.signals);
-  into.lastNs = Number(s.lastTriggerNs);
 }
