@@ -32,7 +32,8 @@ fn hand_over(path: &str, owner: &str, fds: &[RawFd]) -> Result<Vec<String>, Stri
     for chunk in fds.chunks(sys::MAX_FDS) {
         let pairs: Vec<(RawFd, Kind)> = chunk.iter().map(|f| (*f, Kind::Eventfd)).collect();
         let mut reply = String::new();
-        let h = client::send(path, owner, &pairs, &mut reply).map_err(|e| format!("{e}: {reply}"))?;
+        let h =
+            client::send(path, owner, &pairs, &mut reply).map_err(|e| format!("{e}: {reply}"))?;
         handles.extend(h);
     }
     Ok(handles)
@@ -67,18 +68,35 @@ fn malformed(path: &str, owner: &str, efds: &[RawFd]) -> Result<String, Errno> {
     case("ctrunc", req(&"e".repeat(24)).into_bytes(), &many[..24]);
     case("not_eventfd", req("e").into_bytes(), &[pipe_r.as_raw_fd()]);
     case("not_vfio", req("v").into_bytes(), &[e0]);
-    case("mixed_bad_last", req("eee").into_bytes(), &[many[0], many[1], pipe_r.as_raw_fd()]);
+    case(
+        "mixed_bad_last",
+        req("eee").into_bytes(),
+        &[many[0], many[1], pipe_r.as_raw_fd()],
+    );
     case("too_large", vec![b'x'; wire::MAX_PAYLOAD + 100], &many[..2]);
     case("garbage", b"hello".to_vec(), &many[..1]);
-    case("truncated", format!("{} {owner}", wire::MAGIC).into_bytes(), &many[..1]);
+    case(
+        "truncated",
+        format!("{} {owner}", wire::MAGIC).into_bytes(),
+        &many[..1],
+    );
     case("count_mismatch", req("ee").into_bytes(), &many[..1]);
     case("no_fds", req("e").into_bytes(), &[]);
     case("empty_with_fd", Vec::new(), &many[..1]);
-    case("bad_owner", format!("{} a\u{7f}b e", wire::MAGIC).into_bytes(), &many[..1]);
+    case(
+        "bad_owner",
+        format!("{} a\u{7f}b e", wire::MAGIC).into_bytes(),
+        &many[..1],
+    );
     case("not_utf8", vec![0xff, 0xfe, 0x20], &many[..1]);
     let body: Vec<String> = cases
         .iter()
-        .map(|(n, r)| format!("\"{n}\":{}", json_strings(std::slice::from_ref(r)).trim_matches(['[', ']'])))
+        .map(|(n, r)| {
+            format!(
+                "\"{n}\":{}",
+                json_strings(std::slice::from_ref(r)).trim_matches(['[', ']'])
+            )
+        })
         .collect();
     Ok(format!("{{{}}}", body.join(",")))
 }
@@ -116,7 +134,12 @@ fn main() {
             );
         }
         Err(e) => {
-            let _ = writeln!(out, "{{\"pid\":{},\"error\":{}}}", std::process::id(), json_strings(&[e]));
+            let _ = writeln!(
+                out,
+                "{{\"pid\":{},\"error\":{}}}",
+                std::process::id(),
+                json_strings(&[e])
+            );
         }
     }
     let _ = out.flush();

@@ -59,7 +59,12 @@ impl fmt::Display for ClientError {
 impl std::error::Error for ClientError {}
 
 /// Sends `payload` with `fds` on a connected intake socket and reads the reply text.
-pub fn exchange(sock: RawFd, payload: &[u8], fds: &[RawFd], reply: &mut String) -> Result<(), ClientError> {
+pub fn exchange(
+    sock: RawFd,
+    payload: &[u8],
+    fds: &[RawFd],
+    reply: &mut String,
+) -> Result<(), ClientError> {
     sys::send_with_fds(sock, payload, fds).map_err(ClientError::Sys)?;
     let mut buf = vec![0u8; wire::MAX_PAYLOAD];
     let n = sys::recv_message(sock, &mut buf, REPLY_TIMEOUT_MS as i32).map_err(ClientError::Sys)?;
@@ -91,13 +96,24 @@ pub fn parse_reply(reply: &str, expected: usize) -> Result<Vec<String>, ClientEr
 
 /// Hands `fds` (each with its kind) over for `owner` on a new connection to `path`;
 /// `reply` gets the agent's reply text. One handle per descriptor, in order.
-pub fn send(path: &str, owner: &str, fds: &[(RawFd, Kind)], reply: &mut String) -> Result<Vec<String>, ClientError> {
+pub fn send(
+    path: &str,
+    owner: &str,
+    fds: &[(RawFd, Kind)],
+    reply: &mut String,
+) -> Result<Vec<String>, ClientError> {
     if fds.is_empty() || fds.len() > sys::MAX_FDS || !wire::owner_ok(owner) {
         return Err(ClientError::Invalid);
     }
-    let sock = sys::seqpacket_connect(path.as_bytes(), REPLY_TIMEOUT_MS).map_err(ClientError::Sys)?;
+    let sock =
+        sys::seqpacket_connect(path.as_bytes(), REPLY_TIMEOUT_MS).map_err(ClientError::Sys)?;
     let kinds: Vec<Kind> = fds.iter().map(|(_, k)| *k).collect();
     let raw: Vec<RawFd> = fds.iter().map(|(f, _)| *f).collect();
-    exchange(sock.as_raw_fd(), wire::request(owner, &kinds).as_bytes(), &raw, reply)?;
+    exchange(
+        sock.as_raw_fd(),
+        wire::request(owner, &kinds).as_bytes(),
+        &raw,
+        reply,
+    )?;
     parse_reply(reply, fds.len())
 }

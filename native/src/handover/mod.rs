@@ -88,7 +88,9 @@ impl fmt::Display for HandoverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HandoverError::UnknownHandle => f.write_str("no such handle (expired or used)"),
-            HandoverError::OtherOwner => f.write_str("the handle was handed over for another owner"),
+            HandoverError::OtherOwner => {
+                f.write_str("the handle was handed over for another owner")
+            }
             HandoverError::WrongKind => f.write_str("the handle is of another kind"),
             HandoverError::Closed => f.write_str("the hand-over intake is closed"),
             HandoverError::Sys(e) => write!(f, "system call failed: {e}"),
@@ -288,7 +290,12 @@ impl Server {
 
     /// A duplicate (close-on-exec) of `handle`'s descriptor, if it was handed over for
     /// `owner` and is of `kind`; the handle stays until [`Server::consume`] or its expiry.
-    pub fn take(&self, handle: &str, owner: &str, kind: Kind) -> Result<(OwnedFd, HandleInfo), HandoverError> {
+    pub fn take(
+        &self,
+        handle: &str,
+        owner: &str,
+        kind: Kind,
+    ) -> Result<(OwnedFd, HandleInfo), HandoverError> {
         let mut t = self.table();
         self.expire(&mut t, Instant::now());
         let e = t.handles.get(handle).ok_or(HandoverError::UnknownHandle)?;
@@ -421,7 +428,9 @@ impl Server {
                 Err(refusal) => {
                     // The message's descriptors were dropped (closed) inside accept_message.
                     self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                    self.counters.closed_fds.fetch_add(nfds as u64, Ordering::Relaxed);
+                    self.counters
+                        .closed_fds
+                        .fetch_add(nfds as u64, Ordering::Relaxed);
                     wire::err_reply(refusal)
                 }
             };
@@ -498,7 +507,8 @@ impl Server {
                 t.received.pop_front();
             }
             t.received.push_back(info.clone());
-            t.handles.insert(handle.clone(), Entry { fd, info, expires });
+            t.handles
+                .insert(handle.clone(), Entry { fd, info, expires });
             *t.per_uid.entry(sender.uid).or_insert(0) += 1;
             handles.push(handle);
         }
@@ -580,7 +590,12 @@ mod tests {
         let s = Server::open(path.to_str().unwrap(), 0o600, limits()).unwrap();
         let e = sys::eventfd(0, sys::EFD_CLOEXEC).unwrap();
         let mut out = String::new();
-        let r = client::send(path.to_str().unwrap(), "vm-a", &[(e.as_raw_fd(), Kind::Eventfd)], &mut out);
+        let r = client::send(
+            path.to_str().unwrap(),
+            "vm-a",
+            &[(e.as_raw_fd(), Kind::Eventfd)],
+            &mut out,
+        );
         assert_eq!(r, Err(client::ClientError::Refused(Refusal::Sender)));
         assert!(s.is_empty());
         s.close();

@@ -47,10 +47,7 @@ fn parse(status: &str, cgroup: &str, start: u64) -> Option<ProcessFacts> {
     let ppid = field("PPid:")?.parse().ok()?;
     let tgid = field("Tgid:")?.parse().ok()?;
     let v2 = cgroup.lines().find_map(|l| l.strip_prefix("0::"));
-    let any = cgroup
-        .lines()
-        .next()
-        .and_then(|l| l.splitn(3, ':').nth(2));
+    let any = cgroup.lines().next().and_then(|l| l.splitn(3, ':').nth(2));
     Some(ProcessFacts {
         uid,
         euid,
@@ -121,7 +118,10 @@ mod tests {
     fn parses_status_and_tcp_tables() {
         let status = "Name:\tx\nTgid:\t7\nPPid:\t3\nUid:\t1000\t1001\t1000\t1000\n";
         let f = parse(status, "0::/kubepods/pod1/c1\n", 9).unwrap();
-        assert_eq!((f.uid, f.euid, f.ppid, f.tgid, f.start), (1000, 1001, 3, 7, 9));
+        assert_eq!(
+            (f.uid, f.euid, f.ppid, f.tgid, f.start),
+            (1000, 1001, 3, 7, 9)
+        );
         assert_eq!(f.cgroup, "/kubepods/pod1/c1");
         assert_eq!(parse(status, "12:cpu:/a\n", 9).unwrap().cgroup, "/a");
         let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n\

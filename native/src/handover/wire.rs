@@ -121,7 +121,9 @@ impl Refusal {
 
 /// Whether `owner` passes the API's owner rule (1..128 printable ASCII, no space).
 pub fn owner_ok(owner: &str) -> bool {
-    !owner.is_empty() && owner.len() <= MAX_OWNER && owner.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    !owner.is_empty()
+        && owner.len() <= MAX_OWNER
+        && owner.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// Parses a request payload.

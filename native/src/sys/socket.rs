@@ -177,7 +177,15 @@ pub fn peer_cred(fd: RawFd) -> SysResult<PeerCred> {
     };
     let mut len = std::mem::size_of::<Ucred>() as u32;
     // SAFETY: `c` is a writable ucred and `len` its size; the kernel writes at most `len`.
-    check(unsafe { getsockopt(fd, SOL_SOCKET, SO_PEERCRED, (&mut c as *mut Ucred).cast(), &mut len) })?;
+    check(unsafe {
+        getsockopt(
+            fd,
+            SOL_SOCKET,
+            SO_PEERCRED,
+            (&mut c as *mut Ucred).cast(),
+            &mut len,
+        )
+    })?;
     if len as usize != std::mem::size_of::<Ucred>() {
         return Err(Errno::EINVAL);
     }
@@ -243,7 +251,11 @@ pub fn recv_with_fds(fd: RawFd, buf: &mut [u8]) -> SysResult<Option<Received>> {
             for i in 0..data / 4 {
                 // SAFETY: `off + CMSG_HDR + 4 * i + 4 <= off + hdr.len <= total`: in bounds;
                 // read_unaligned because the ints are only 4-byte aligned.
-                let raw_fd = unsafe { base.add(off + CMSG_HDR + 4 * i).cast::<i32>().read_unaligned() };
+                let raw_fd = unsafe {
+                    base.add(off + CMSG_HDR + 4 * i)
+                        .cast::<i32>()
+                        .read_unaligned()
+                };
                 if raw_fd >= 0 {
                     fds.push(super::own_fd(raw_fd));
                 }
@@ -288,7 +300,11 @@ pub fn send_with_fds(fd: RawFd, payload: &[u8], fds: &[RawFd]) -> SysResult<usiz
                 level: SOL_SOCKET,
                 kind: SCM_RIGHTS,
             });
-            let data = control.as_mut_ptr().cast::<u8>().add(CMSG_HDR).cast::<i32>();
+            let data = control
+                .as_mut_ptr()
+                .cast::<u8>()
+                .add(CMSG_HDR)
+                .cast::<i32>();
             for (i, f) in fds.iter().enumerate() {
                 data.add(i).write_unaligned(*f);
             }
