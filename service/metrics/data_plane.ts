@@ -21,7 +21,6 @@ import {
   zero,
 } from "./data_plane_entries.ts";
 
-
 /** What the data-plane metrics read at each scrape. */
 export interface DataPlaneSnapshot {
   registrations: ReadonlyMap<bigint, RegistrationStats>;

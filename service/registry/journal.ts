@@ -17,21 +17,13 @@
 // The files are the agent's alone: journal, -wal, -shm and marker are 0600 whatever the
 // state directory's mode (owners and labels are in them).
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  statSync,
-} from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Backend, BACKENDS } from "./data_plane.ts";
 import {
   type Found,
   inspect,
   JournalDamaged,
-  type JournalMarker,
   markerPath,
   readMarker,
   verify,

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { parseFleetArgs } from "../../service/cli/fleet_options.ts";
 import { normalizeAddress } from "../../service/cli/fleet_hosts.ts";
 import { readNumber } from "../../service/cli/numbers.ts";
-import { GPU, startAgent, tempDir } from "../support/agent.ts";
-import { ctl } from "../support/ioeventctl.ts";
+import { GPU, tempDir } from "../support/agent.ts";
+import { ctl, startCliAgent } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -23,7 +23,7 @@ interface Listed {
     offset: string;
     width: number;
     data: string;
-    source: { pid: number; fd: number };
+    source: { pid: number; fd: number; handle: string };
   };
 }
 
@@ -51,7 +51,7 @@ Deno.test("numbers: decimal and 0x-hex, and nothing else", () => {
 
 /** An agent, a source of eventfds, and the CLI calls the tests below make. */
 async function setup(fds: number) {
-  const t = await startAgent();
+  const t = await startCliAgent();
   const src = await SourceProcess.start(fds);
   const address = t.agent.server.bound[0];
   const create = (owner: string, f: Record<string, string>) =>
@@ -150,7 +150,7 @@ Deno.test(
         offset: String(0x88704),
         width: 4,
         data: "255",
-        source: { pid: src.pid, fd: src.fds[1] },
+        source: { pid: src.pid, fd: src.fds[1], handle: "" },
       });
       assert.deepEqual(byId.get(idOf(dec)), {
         ...byId.get(idOf(dec)),
@@ -158,7 +158,7 @@ Deno.test(
         offset: "256",
         width: 2,
         data: String(0xbeef),
-        source: { pid: src.pid, fd: src.fds[2] },
+        source: { pid: src.pid, fd: src.fds[2], handle: "" },
       });
 
       // --vfio-pid/--vfio-fd in hex reach the agent as numbers: the process is found and

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { GPU, startAgent, tempDir } from "../support/agent.ts";
-import { ctl } from "../support/ioeventctl.ts";
+import { GPU, tempDir } from "../support/agent.ts";
+import { ctl, startCliAgent } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -13,7 +13,7 @@ Deno.test(
   "ioeventctl: info, devices, create, list, get, delete, reconcile, with exit codes",
   opts,
   async () => {
-    const t = await startAgent();
+    const t = await startCliAgent();
     const src = await SourceProcess.start(3);
     const address = t.agent.server.bound[0];
     try {

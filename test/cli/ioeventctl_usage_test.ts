@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { GPU, startAgent, tempDir } from "../support/agent.ts";
-import { CLI, ctl, spawnCtl } from "../support/ioeventctl.ts";
+import { GPU, tempDir } from "../support/agent.ts";
+import { CLI, ctl, spawnCtl, startCliAgent } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -25,7 +25,7 @@ Deno.test(
   "ioeventctl: create and a key delete need every key field, all missing named at once",
   opts,
   async () => {
-    const t = await startAgent();
+    const t = await startCliAgent();
     const src = await SourceProcess.start(1);
     const address = t.agent.server.bound[0];
     const source = ["--pid", String(src.pid), "--fd", String(src.fds[0]), "--owner", "vm-cli"];
@@ -160,7 +160,7 @@ Deno.test(
   "ioeventctl watch: Ctrl-C exits 0; the agent ending the stream exits 1",
   opts,
   async () => {
-    const t = await startAgent();
+    const t = await startCliAgent();
     const address = t.agent.server.bound[0];
     let stopped = false;
     try {

@@ -2,14 +2,14 @@
 // descriptor that is not a vfio-pci device: exit 4 with the reason), a half-given pair is
 // a usage error before any call (exit 2), and `list` says which backend serves each entry.
 import assert from "node:assert/strict";
-import { GPU, startAgent } from "../support/agent.ts";
-import { ctl } from "../support/ioeventctl.ts";
+import { GPU } from "../support/agent.ts";
+import { ctl, startCliAgent } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test("ioeventctl: create --vfio-pid/--vfio-fd, and list's BACKEND column", opts, async () => {
-  const t = await startAgent();
+  const t = await startCliAgent();
   const vmm = await SourceProcess.start(2);
   const address = t.agent.server.bound[0];
   try {

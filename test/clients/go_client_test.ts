@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { GPU, removeDir, startAgent, tempDir, type TestAgent } from "../support/agent.ts";
+import { GPU, removeDir, tempDir, type TestAgent } from "../support/agent.ts";
+import { startCliAgent } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 import { CLIENTS } from "./python.ts";
 
@@ -41,7 +42,7 @@ Deno.test(
       });
       assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
 
-      t = await startAgent();
+      t = await startCliAgent();
       const address = t.agent.server.bound.find((a) => a.startsWith("unix:"))!;
       const run = (extra: string[]) =>
         new Deno.Command(binary, {

@@ -4,7 +4,8 @@
 // watches, and deletes, seeing the removal on its watch.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { GPU, startAgent, type TestAgent } from "../support/agent.ts";
+import { GPU, type TestAgent } from "../support/agent.ts";
+import { startCliAgent } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 import { PYTHON, python } from "./python.ts";
 
@@ -21,7 +22,7 @@ Deno.test(
     let t: TestAgent | null = null;
     const source = await SourceProcess.start(1);
     try {
-      t = await startAgent();
+      t = await startCliAgent();
       const address = t.agent.server.bound.find((a) => a.startsWith("unix:"))!;
       const r = await python("example.py", [
         "--address",

@@ -5,6 +5,7 @@
 // config the same client sees UNAVAILABLE.
 import assert from "node:assert/strict";
 import { GPU, removeDir, spawnAgent, tempDir } from "../support/agent.ts";
+import { operatorPolicyFile } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 import { CLIENTS, PYTHON } from "./python.ts";
 
@@ -18,7 +19,8 @@ interface ProbeResult {
 
 async function probeAcrossRestart(serviceConfig: boolean, source: SourceProcess | null) {
   const stateDir = tempDir("ioeventd-retry-");
-  let agent = await spawnAgent(stateDir);
+  const policy = ["--policy", operatorPolicyFile()]; // the probe names the test's source
+  let agent = await spawnAgent(stateDir, policy);
   try {
     const args = [PROBE, "--address", agent.address, "--seconds", "6", "--device", GPU];
     if (!serviceConfig) args.push("--no-service-config");
@@ -33,7 +35,7 @@ async function probeAcrossRestart(serviceConfig: boolean, source: SourceProcess 
     const killedAt = Date.now() / 1000;
     await agent.crash();
     await new Promise((r) => setTimeout(r, 500)); // down for a while, calls keep coming
-    agent = await spawnAgent(stateDir);
+    agent = await spawnAgent(stateDir, policy);
     const backAt = Date.now() / 1000;
     const out = await probe.output();
     const stderr = new TextDecoder().decode(out.stderr);

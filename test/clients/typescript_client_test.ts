@@ -1,7 +1,8 @@
 // The TypeScript example client (clients/typescript/example.ts, on the protoc-gen-es stubs
 // and connect-es) against a live agent over TCP: idempotent create, ErrorInfo, delete.
 import assert from "node:assert/strict";
-import { GPU, startAgent, type TestAgent } from "../support/agent.ts";
+import { GPU, type TestAgent } from "../support/agent.ts";
+import { startCliAgent } from "../support/ioeventctl.ts";
 import { SourceProcess } from "../support/source_process.ts";
 import { CLIENTS } from "./python.ts";
 
@@ -14,7 +15,7 @@ Deno.test(
     let t: TestAgent | null = null;
     const source = await SourceProcess.start(1);
     try {
-      t = await startAgent({ listen: ["127.0.0.1:0"], allowInsecureTcp: true });
+      t = await startCliAgent({ listen: ["127.0.0.1:0"], allowInsecureTcp: true });
       const out = await new Deno.Command(Deno.execPath(), {
         args: [
           "run",

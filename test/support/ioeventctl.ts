@@ -1,6 +1,10 @@
 // Runs ioeventctl as its own process, as a person or a pipeline would. Asynchronous on
 // purpose: an agent under test may share this process's event loop.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { AgentConfig } from "../../service/config.ts";
+import { startAgent, tempDir, type TestAgent } from "./agent.ts";
 
 export const CLI = fileURLToPath(new URL("../../service/cli/ioeventctl.ts", import.meta.url));
 
@@ -63,4 +67,32 @@ export function spawnCtl(address: string, ...args: string[]): RunningCtl {
       return { code: status.code, out, err: await err };
     })(),
   };
+}
+
+/**
+ * A policy for agents that separate client processes talk to (ioeventctl, the example
+ * clients). A local caller may by default name only its own process tree
+ * (service/security/README.md), and the tests' source processes are the test's children, not
+ * the client's; so the local caller is allowed the sources of its own uid, as an operator's
+ * shell would be configured.
+ */
+export function operatorPolicyFile(): string {
+  const policyFile = join(tempDir("ioeventd-policy-"), "policy.json");
+  writeFileSync(
+    policyFile,
+    JSON.stringify({
+      identities: [
+        { identity: "local", role: "admin", sources: { callerUid: true } },
+        { identity: "insecure", role: "admin", sources: { callerUid: true } },
+      ],
+    }),
+  );
+  return policyFile;
+}
+
+/** An in-process agent with operatorPolicyFile's policy. */
+export async function startCliAgent(
+  overrides: Partial<AgentConfig> = {},
+): Promise<TestAgent> {
+  return await startAgent({ policyFile: operatorPolicyFile(), ...overrides });
 }

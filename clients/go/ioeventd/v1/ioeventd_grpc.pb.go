@@ -61,7 +61,12 @@ type IoeventfdServiceClient interface {
 	//   - `spec.source` names a live process [SOURCE_PROCESS_GONE, FAILED_PRECONDITION] whose
 	//     fd is open [SOURCE_FD_INVALID, FAILED_PRECONDITION] and is an eventfd
 	//     [SOURCE_NOT_EVENTFD, FAILED_PRECONDITION]; the agent must be allowed to take it
-	//     [SOURCE_ACCESS_DENIED, PERMISSION_DENIED];
+	//     [SOURCE_ACCESS_DENIED, PERMISSION_DENIED]: the caller's source binding covers the
+	//     process, which is not the agent itself; or `spec.source.handle` names a handle
+	//     handed over for `owner` [SOURCE_FD_INVALID when unknown or expired,
+	//     SOURCE_ACCESS_DENIED for another owner or a sender outside the binding];
+	//   - a DUPLICATE names the existing ioeventfd (`existing_id`) only to a caller that may
+	//     see its owner;
 	//   - `spec.vfio_device`, when set, has `pid` > 0 and `fd` >= 0 [INVALID_ARGUMENT,
 	//     INVALID_ARGUMENT] and names a live process [VFIO_DEVICE_INVALID, FAILED_PRECONDITION]
 	//     whose fd is open [VFIO_DEVICE_INVALID] and is a vfio-pci device
@@ -259,7 +264,12 @@ type IoeventfdServiceServer interface {
 	//   - `spec.source` names a live process [SOURCE_PROCESS_GONE, FAILED_PRECONDITION] whose
 	//     fd is open [SOURCE_FD_INVALID, FAILED_PRECONDITION] and is an eventfd
 	//     [SOURCE_NOT_EVENTFD, FAILED_PRECONDITION]; the agent must be allowed to take it
-	//     [SOURCE_ACCESS_DENIED, PERMISSION_DENIED];
+	//     [SOURCE_ACCESS_DENIED, PERMISSION_DENIED]: the caller's source binding covers the
+	//     process, which is not the agent itself; or `spec.source.handle` names a handle
+	//     handed over for `owner` [SOURCE_FD_INVALID when unknown or expired,
+	//     SOURCE_ACCESS_DENIED for another owner or a sender outside the binding];
+	//   - a DUPLICATE names the existing ioeventfd (`existing_id`) only to a caller that may
+	//     see its owner;
 	//   - `spec.vfio_device`, when set, has `pid` > 0 and `fd` >= 0 [INVALID_ARGUMENT,
 	//     INVALID_ARGUMENT] and names a live process [VFIO_DEVICE_INVALID, FAILED_PRECONDITION]
 	//     whose fd is open [VFIO_DEVICE_INVALID] and is a vfio-pci device

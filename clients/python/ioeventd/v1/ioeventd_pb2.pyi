@@ -200,6 +200,7 @@ class Ioeventfd(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     LAST_TRIGGER_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_SOURCE: Ioeventfd.State
     ORPHANED: Ioeventfd.State
     ORPHAN_CAUSE_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
@@ -391,12 +392,14 @@ class Region(_message.Message):
     def __init__(self, bar: _Optional[int] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
 
 class Source(_message.Message):
-    __slots__ = ["fd", "pid"]
+    __slots__ = ["fd", "handle", "pid"]
     FD_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     fd: int
+    handle: str
     pid: int
-    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ...) -> None: ...
+    def __init__(self, pid: _Optional[int] = ..., fd: _Optional[int] = ..., handle: _Optional[str] = ...) -> None: ...
 
 class WatchIoeventfdsRequest(_message.Message):
     __slots__ = ["device", "owner", "since_revision"]
