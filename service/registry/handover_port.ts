@@ -3,6 +3,8 @@
 // implements it. A handle is usable only under the owner it was handed over for; the sender
 // (pid, uid, start time) is what the source binding and the exit watch judge.
 import { Errno, NativeError } from "../native/errno.ts";
+import type { Registration } from "./registration.ts";
+import type { Spec } from "./validation.ts";
 
 export type HandoverKind = "eventfd" | "vfio";
 
@@ -50,3 +52,40 @@ export const NO_HANDOVER: HandoverPort = {
   consume() {},
   received: () => [],
 };
+
+/**
+ * Which NEEDS_SOURCE registrations a batch of hand-overs can arm again, and with which spec:
+ * the same owner, the same sender (pid and start time) and the same eventfd (the kernel's id);
+ * a VFIO device, when the spec has one, from the same message and the same holder.
+ */
+export function handedBack(
+  waiting: readonly Registration[],
+  records: readonly ReceivedHandle[],
+): { registration: Registration; spec: Spec }[] {
+  const out: { registration: Registration; spec: Spec }[] = [];
+  for (const r of waiting) {
+    const ev = records.find((x) =>
+      x.kind === "eventfd" && x.owner === r.owner && x.eventfdId === r.eventfdId &&
+      x.sender.pid === r.spec.source.pid && x.sender.startTime === r.startTime
+    );
+    if (!ev || r.spec.source.fd !== -1) continue;
+    let vfio = r.spec.vfioDevice ?? null;
+    if (vfio && vfio.fd === -1) {
+      const vx = records.find((x) =>
+        x.kind === "vfio" && x.batch === ev.batch && x.owner === r.owner &&
+        x.sender.startTime === r.vfioStartTime
+      );
+      if (!vx) continue;
+      vfio = { pid: vfio.pid, fd: -1, handle: vx.handle };
+    }
+    out.push({
+      registration: r,
+      spec: {
+        ...r.spec,
+        source: { pid: r.spec.source.pid, fd: -1, handle: ev.handle },
+        vfioDevice: vfio,
+      },
+    });
+  }
+  return out;
+}

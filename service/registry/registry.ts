@@ -8,7 +8,12 @@ import { normalizePciAddress } from "../devices/pci_address.ts";
 import { Rejection } from "../rejection/rejection.ts";
 import { Arming } from "./arming.ts";
 import type { Caller } from "./caller.ts";
-import { type HandoverPort, NO_HANDOVER, type ReceivedHandle } from "./handover_port.ts";
+import {
+  handedBack,
+  type HandoverPort,
+  NO_HANDOVER,
+  type ReceivedHandle,
+} from "./handover_port.ts";
 import type { DataPlane, RegistrationStats } from "./data_plane.ts";
 import type { DeviceSource } from "./device_source.ts";
 import {
@@ -18,26 +23,16 @@ import {
   type Listener,
 } from "./group_commit.ts";
 import type { Journal } from "./journal.ts";
-import { checkKeysFree, checkLimits, earlierRequest, type RegistryLimits } from "./limits.ts";
+import { type RegistryLimits } from "./limits.ts";
 import { type Page, paginate } from "./pagination.ts";
-import {
-  armedIdentity,
-  armPlan,
-  checkSources,
-  planReconcile,
-  type ReconcileResult,
-  validateDesired,
-  wouldReconcile,
-} from "./reconcile.ts";
+import { type ReconcileResult } from "./reconcile.ts";
 import {
   matches,
-  newRegistration,
   type Registration,
   type RegistryEvent,
   type RemovalCause,
   toRecord,
   type WatchFilter,
-  wouldBe,
 } from "./registration.ts";
 import { RegistrationIndex } from "./registration_index.ts";
 import { findBySelector, type Selector } from "./selector.ts";
@@ -46,12 +41,13 @@ import { replayJournal, type ReplayReport } from "./replay.ts";
 import { Sources } from "./sources.ts";
 import { WatchHistory } from "./watch_history.ts";
 import {
-  keyOf,
-  orphanCause,
-  type RawSpec,
-  validateCreate,
-  type ValidationContext,
-} from "./validation.ts";
+  createOne,
+  type CreateRequest,
+  rearmHandedBack,
+  reconcileOwner,
+  type RegistryChanges,
+} from "./mutations.ts";
+import { orphanCause, type RawSpec, type ValidationContext } from "./validation.ts";
 
 export type { DataPlane } from "./data_plane.ts";
 export type { DeviceSource } from "./device_source.ts";
@@ -67,14 +63,7 @@ export type { ReplayReport } from "./replay.ts";
 export type { JournalHealth, JournalObserver } from "./group_commit.ts";
 export { RegistryCounters } from "./counters.ts";
 
-export interface CreateRequest {
-  spec: RawSpec | null | undefined;
-  owner: unknown;
-  requestId?: unknown;
-  validateOnly?: boolean;
-  /** Who asks (the security layer's source binding and visibility); none: unbound. */
-  caller?: Caller;
-}
+export type { CreateRequest } from "./mutations.ts";
 
 export interface ListFilter extends WatchFilter {
   labels?: Record<string, string>;
@@ -93,6 +82,7 @@ export class Registry {
   readonly #arming: Arming;
   readonly #plane: DataPlane;
   readonly #history = new WatchHistory();
+  readonly #changes: RegistryChanges;
   #revision = 0n;
   #accepting = true;
 
@@ -119,6 +109,24 @@ export class Registry {
     });
     this.#sources = new Sources(plane, handover);
     this.#arming = new Arming(plane, devices, this.#sources);
+    this.#changes = {
+      index: this.#index,
+      ctx: this.ctx,
+      limits,
+      sources: this.#sources,
+      arming: this.#arming,
+      all: (filter) => this.all(filter),
+      add: (rs) => this.#add(rs),
+      remove: (rs, cause) => this.#remove(rs, cause),
+      relabel: (r, labels) => this.#relabel(r, labels),
+      updated: (r) =>
+        this.#commit.emit({
+          type: "UPDATED",
+          registration: r,
+          final: null,
+          revision: ++this.#revision,
+        }),
+    };
     this.#commit.subscribe({}, (event) => this.#history.record(event));
   }
 
@@ -283,52 +291,7 @@ export class Registry {
   handoverReceived(records: readonly ReceivedHandle[]): Registration[] {
     if (!this.#accepting || records.length === 0) return [];
     const waiting = [...this.#index.values()].filter((r) => r.state === "NEEDS_SOURCE");
-    const rearmed: Registration[] = [];
-    const used = new Set<string>();
-    for (const r of waiting) {
-      const ev = records.find((x) =>
-        x.kind === "eventfd" && x.owner === r.owner && x.eventfdId === r.eventfdId &&
-        x.sender.pid === r.spec.source.pid && x.sender.startTime === r.startTime
-      );
-      if (!ev || r.spec.source.fd !== -1) continue;
-      let vfio = r.spec.vfioDevice ?? null;
-      if (vfio && vfio.fd === -1) {
-        const vx = records.find((x) =>
-          x.kind === "vfio" && x.batch === ev.batch && x.owner === r.owner &&
-          x.sender.startTime === r.vfioStartTime
-        );
-        if (!vx) continue;
-        vfio = { pid: vfio.pid, fd: -1, handle: vx.handle };
-      }
-      const spec = {
-        ...r.spec,
-        source: { pid: r.spec.source.pid, fd: -1, handle: ev.handle },
-        vfioDevice: vfio,
-      };
-      if (orphanCause(spec, this.ctx) !== null) continue; // the device changed meanwhile
-      this.#sources.current = { owner: r.owner };
-      try {
-        const { armed } = this.#arming.acquireAndArm(spec, "");
-        r.spec = spec;
-        r.nativeId = armed.id;
-        r.backend = armed.backend;
-        r.state = "ARMED";
-        for (const h of this.#sources.usedHandles) used.add(h);
-        rearmed.push(r);
-        this.#commit.emit({
-          type: "UPDATED",
-          registration: r,
-          final: null,
-          revision: ++this.#revision,
-        });
-      } catch {
-        // stays NEEDS_SOURCE: a later hand-over may still do
-      } finally {
-        this.#sources.usedHandles.clear();
-        this.#sources.current = undefined;
-      }
-    }
-    for (const h of used) this.#sources.handover.consume(h);
+    const rearmed = rearmHandedBack(this.#changes, handedBack(waiting, records));
     this.counters.rearmedByHandover += rearmed.length;
     return rearmed;
   }
@@ -441,79 +404,27 @@ export class Registry {
     }
   }
 
-  #create(req: CreateRequest): {
-    registration: Registration;
-    created: boolean;
-  } {
+  #create(req: CreateRequest): { registration: Registration; created: boolean } {
     this.#requireAccepting();
-    const { spec, owner, requestId } = validateCreate(req, this.ctx);
-    const earlier = earlierRequest(this.#index, owner, requestId, spec);
-    if (earlier) return { registration: earlier, created: false };
-    const addition = [{ spec, owner, at: "spec." }];
-    checkKeysFree(this.#index, addition, new Set(), this.#canSee(req.caller));
-    checkLimits(this.#index, this.limits, addition);
-    this.#sources.current = { owner, caller: req.caller };
-
-    if (req.validateOnly) {
-      const [identity] = checkSources([{ spec, owner, at: "spec." }], this.#sources);
-      this.#sources.usedHandles.clear(); // only looked at
-      return { registration: wouldBe(owner, requestId, spec, identity), created: false };
-    }
-    const { armed, source, vfio } = this.#arming.acquireAndArm(spec, "spec.");
-    const r = newRegistration(owner, requestId, spec, {
-      nativeId: armed.id,
-      backend: armed.backend,
-      startTime: source.startTime,
-      eventfdId: source.eventfdId,
-      vfioStartTime: vfio?.startTime ?? 0n,
-    });
-    this.#add([r]);
-    return { registration: r, created: true };
+    return createOne(this.#changes, req);
   }
 
   #reconcile(
     req: { owner: unknown; desired: RawSpec[]; dryRun?: boolean; caller?: Caller },
   ): ReconcileResult {
     this.#requireAccepting();
-    const { owner, specs } = validateDesired(req.owner, req.desired, this.ctx);
-    const plan = planReconcile(owner, specs, this.all({ owner }));
-    checkKeysFree(
-      this.#index,
-      plan.toAdd,
-      new Set(plan.toRemove.map((r) => keyOf(r.spec))),
-      this.#canSee(req.caller),
-    );
-    checkLimits(this.#index, this.limits, plan.toAdd, plan.toRemove);
-    const who = { owner, caller: req.caller };
-    this.#sources.current = who;
-    // Every (pid, fd) source within the caller's binding before anything is disarmed.
-    for (const a of plan.toAdd) {
-      if (!a.spec.source.handle) this.#sources.checkBound(a.spec.source.pid, `${a.at}source`, who);
-      const v = a.spec.vfioDevice;
-      if (v && !v.handle) this.#sources.checkBound(v.pid, `${a.at}vfio_device`, who);
-    }
-    if (req.dryRun) {
-      const checked = checkSources(plan.toAdd, this.#sources);
-      this.#sources.usedHandles.clear(); // only looked at
-      return wouldReconcile(plan, checked);
-    }
+    return reconcileOwner(this.#changes, req);
+  }
 
-    const added = armPlan(plan, this.#sources, this.#arming, (lost) => {
-      // Gone meanwhile (its source or VMM exited): removed as it would have been.
-      this.#remove([lost], "SOURCE_EXIT");
-    }).map((a) => newRegistration(owner, "", a.addition.spec, armedIdentity(a)));
-    this.#remove(plan.toRemove, "RECONCILE");
-    this.#add(added);
-    for (const { registration, labels } of plan.relabel) {
-      const before = registration.spec;
-      registration.spec = { ...registration.spec, labels };
-      this.#commit.change({
-        op: { put: toRecord(registration) },
-        event: { type: "UPDATED", registration, final: null, revision: ++this.#revision },
-        undo: () => (registration.spec = before),
-      });
-    }
-    return { added, kept: plan.kept, removed: plan.toRemove };
+  /** New labels on a kept registration, journaled and reported (undone if the commit fails). */
+  #relabel(registration: Registration, labels: Record<string, string>): void {
+    const before = registration.spec;
+    registration.spec = { ...registration.spec, labels };
+    this.#commit.change({
+      op: { put: toRecord(registration) },
+      event: { type: "UPDATED", registration, final: null, revision: ++this.#revision },
+      undo: () => (registration.spec = before),
+    });
   }
 
   /**
