@@ -30,15 +30,19 @@
 
 pub mod client;
 pub mod process;
+mod table;
 pub mod wire;
+
+pub use table::{Counters, HandleInfo, HandoverError, Limits, Received, Sender};
+use table::{Entry, Table};
 
 use crate::source;
 use crate::sys::{self, Errno, PeerCred};
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
+
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -48,146 +52,6 @@ use wire::{Kind, Refusal};
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Most [`Received`] records queued for the agent (the oldest go first past it).
 pub const MAX_RECEIVED: usize = 65536;
-
-/// Why a handle cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandoverError {
-    /// No such handle (never issued, expired, or consumed) (`ENOENT`).
-    UnknownHandle,
-    /// Handed over for another owner (`EACCES`).
-    OtherOwner,
-    /// Not the kind asked for (an eventfd where a VFIO device is wanted, or the reverse)
-    /// (`EMEDIUMTYPE`).
-    WrongKind,
-    /// The intake is closed, or its handle invalid (`EBADF`).
-    Closed,
-    /// A system call failed.
-    Sys(Errno),
-}
-
-impl HandoverError {
-    /// The errno the C ABI reports.
-    pub fn errno(&self) -> Errno {
-        match self {
-            HandoverError::UnknownHandle => Errno::ENOENT,
-            HandoverError::OtherOwner => Errno::EACCES,
-            HandoverError::WrongKind => Errno::EMEDIUMTYPE,
-            HandoverError::Closed => Errno::EBADF,
-            HandoverError::Sys(e) => *e,
-        }
-    }
-}
-
-impl From<HandoverError> for Errno {
-    fn from(e: HandoverError) -> Errno {
-        e.errno()
-    }
-}
-
-impl fmt::Display for HandoverError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HandoverError::UnknownHandle => f.write_str("no such handle (expired or used)"),
-            HandoverError::OtherOwner => {
-                f.write_str("the handle was handed over for another owner")
-            }
-            HandoverError::WrongKind => f.write_str("the handle is of another kind"),
-            HandoverError::Closed => f.write_str("the hand-over intake is closed"),
-            HandoverError::Sys(e) => write!(f, "system call failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for HandoverError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            HandoverError::Sys(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-/// Who handed a descriptor over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sender {
-    /// Its pid (from `SO_PEERCRED`).
-    pub pid: i32,
-    /// Its effective uid at connect time.
-    pub uid: u32,
-    /// Its start time (clock ticks since boot).
-    pub start: u64,
-}
-
-/// What a handle stands for (and what [`Server::take`] reports).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandleInfo {
-    /// The handle.
-    pub handle: String,
-    /// The owner it was handed over for.
-    pub owner: String,
-    /// Eventfd or VFIO device.
-    pub kind: Kind,
-    /// The sender.
-    pub sender: Sender,
-    /// The eventfd's identity (as sources report it: the kernel's id + 1); 0 for VFIO.
-    pub eventfd_id: u64,
-    /// The message it came in (handles of one message share it).
-    pub batch: u64,
-}
-
-/// A descriptor handed over and not yet used.
-struct Entry {
-    fd: OwnedFd,
-    info: HandleInfo,
-    expires: Instant,
-}
-
-/// One accepted descriptor, as the agent is told of it.
-pub type Received = HandleInfo;
-
-/// The intake's counters.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Messages accepted.
-    pub accepted: AtomicU64,
-    /// Messages refused.
-    pub refused: AtomicU64,
-    /// Handles that expired unused.
-    pub expired: AtomicU64,
-    /// Descriptors closed on refusal or expiry.
-    pub closed_fds: AtomicU64,
-}
-
-struct Table {
-    handles: HashMap<String, Entry>,
-    per_uid: HashMap<u32, usize>,
-    received: VecDeque<Received>,
-    batch: u64,
-}
-
-impl Table {
-    fn remove(&mut self, handle: &str) -> Option<Entry> {
-        let e = self.handles.remove(handle)?;
-        if let Some(n) = self.per_uid.get_mut(&e.info.sender.uid) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_uid.remove(&e.info.sender.uid);
-            }
-        }
-        Some(e)
-    }
-}
-
-/// Limits of one intake.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// How long an unused handle lives.
-    pub ttl: Duration,
-    /// Most unused handles in all.
-    pub max_handles: usize,
-    /// Most unused handles per sender uid.
-    pub max_per_uid: usize,
-}
 
 /// An open intake: its socket, its table and the thread that serves it.
 pub struct Server {
