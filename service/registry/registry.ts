@@ -394,10 +394,6 @@ export class Registry {
     return result;
   }
 
-  #canSee(caller: Caller | undefined): (owner: string) => boolean {
-    return caller ? (o) => caller.canSee(o) : () => true;
-  }
-
   #requireAccepting(): void {
     if (!this.#accepting) {
       throw new Rejection("SHUTTING_DOWN", "the agent is shutting down; retry on its successor");
