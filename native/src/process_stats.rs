@@ -2,6 +2,7 @@
 //! time), read from `/proc/self` here because Deno lets TypeScript read `/proc` only under
 //! `--allow-all`, which the agent's narrow start flags do not grant.
 
+use crate::source::stat_field;
 use std::fs;
 
 /// What `/proc/self` says; `None` where the kernel did not give a value.
@@ -19,13 +20,6 @@ pub struct ProcessStats {
     pub start_ticks: Option<u64>,
     /// Boot time, seconds since the Unix epoch.
     pub boot_time: Option<u64>,
-}
-
-/// Fields of a `/proc/<pid>/stat` line after the command name, numbered as in proc(5)
-/// (`field(3)` is the state); the name may hold spaces and parentheses.
-fn stat_field(stat: &str, n: usize) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(n.checked_sub(3)?)?.trim().parse().ok()
 }
 
 fn open_fds() -> Option<u64> {

@@ -115,12 +115,18 @@ pub fn process_start(pid: i32) -> Result<u64, SourceError> {
     parse_start_time(&stat).ok_or(SourceError::ProcessGone)
 }
 
-/// Field 22 of a `/proc/<pid>/stat` line. `comm` (field 2) may contain spaces and
-/// parentheses, so fields are counted after the last `)`.
+/// Field 22 of a `/proc/<pid>/stat` line (the start time).
 pub(crate) fn parse_start_time(stat: &str) -> Option<u64> {
+    stat_field(stat, 22)
+}
+
+/// Numeric field `n` of a `/proc/<pid>/stat` line, numbered as in proc(5) (`None` for the
+/// command name, the state, or a field that is missing or not a number). `comm` (field 2)
+/// may contain spaces and parentheses, so fields are counted after the last `)`.
+pub(crate) fn stat_field(stat: &str, n: usize) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    // `rest` starts at field 3 (state), so field 22 is the 20th token.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    // `rest` starts at field 3 (state).
+    rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
 }
 
 /// Whether the local descriptor `fd` is an eventfd.
