@@ -123,6 +123,17 @@ export class Agent {
     // First: a damaged or missing journal refuses the start (JournalDamaged) before the
     // engine or a port is opened.
     const journal = Journal.open(journalPath(config));
+    journal.observer = {
+      walLost: (wal, err) =>
+        log.log(
+          "error",
+          "journal WAL lost while running: checkpointed into the journal, reopened",
+          {
+            wal,
+            error: String(err),
+          },
+        ),
+    };
 
     const engine = NativeEngine.open({
       workers: config.workers,

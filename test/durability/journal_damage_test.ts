@@ -1,8 +1,10 @@
 // Journal damage is never silent (issue #16.3), and the journal is the agent's alone (#16.5).
 // Real agent processes and real source processes: a journal emptied or rolled back refuses
 // the start with one line naming the file, what was expected and how to recover; removing
-// the marker accepts the loss. A WAL deleted or overwritten while the agent runs loses
-// nothing (every commit is checkpointed into the main file). The files are 0600 whatever
+// the marker accepts the loss. A WAL deleted while the agent runs loses nothing (it is checked
+// after every commit and recovered before anyone is answered); a WAL overwritten once commits
+// paused loses nothing (it was folded into the main file), and one overwritten while it still
+// held commits refuses the start. The files are 0600 whatever
 // the state directory's mode, and the registry's revision survives a restart.
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -152,6 +154,10 @@ Deno.test(
       await create(agent, src, 0, 20);
       rmSync(`${journalOf(stateDir)}-wal`, { force: true });
       await create(agent, src, 20, 30);
+      assert.ok(
+        agent.logs.some((l) => l.includes("journal WAL lost while running")),
+        "the loss is logged",
+      );
       const before = (await agent.client.listAll()).map((r) => r.id).sort();
       await agent.crash();
       agent = await spawnAgent(stateDir);
@@ -165,8 +171,23 @@ Deno.test(
   },
 );
 
+/** Waits until the agent has folded its WAL into the main file (it does once commits pause). */
+async function walEmptied(stateDir: string): Promise<void> {
+  const wal = `${journalOf(stateDir)}-wal`;
+  for (let i = 0; i < 100 && statSync(wal).size > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(statSync(wal).size, 0, "the WAL is checkpointed once commits pause");
+}
+
+function overwriteWal(stateDir: string): void {
+  const garbage = new Uint8Array(64 << 10);
+  crypto.getRandomValues(garbage);
+  writeFileSync(`${journalOf(stateDir)}-wal`, garbage);
+}
+
 Deno.test(
-  "WAL overwritten with garbage after a SIGKILL: every registration is still there",
+  "WAL overwritten with garbage after commits paused and a SIGKILL: every registration is still there",
   opts,
   async () => {
     const stateDir = tempDir();
@@ -175,15 +196,38 @@ Deno.test(
     try {
       await create(agent, src, 0, 30);
       const before = (await agent.client.listAll()).map((r) => r.id).sort();
+      await walEmptied(stateDir);
       await agent.crash();
-      const garbage = new Uint8Array(64 << 10);
-      crypto.getRandomValues(garbage);
-      writeFileSync(`${journalOf(stateDir)}-wal`, garbage);
+      overwriteWal(stateDir);
       agent = await spawnAgent(stateDir);
       assert.equal(rearmed(agent), 30);
       assert.deepEqual((await agent.client.listAll()).map((r) => r.id).sort(), before);
     } finally {
       await agent.crash();
+      await src.kill();
+      removeDir(stateDir);
+    }
+  },
+);
+
+Deno.test(
+  "WAL overwritten with garbage while it still held commits: the agent refuses to start, naming the loss",
+  opts,
+  async () => {
+    const stateDir = tempDir();
+    const src = await SourceProcess.start(30);
+    const agent = await spawnAgent(stateDir);
+    try {
+      await create(agent, src, 0, 30);
+      await agent.crash(); // at once: the commits are still only in the WAL
+      overwriteWal(stateDir);
+      const refused = await refusedStart(stateDir);
+      assert.notEqual(refused.code, 0, "it does not start");
+      assert.match(
+        refused.log,
+        /but its marker .* says commit \d+ with 30 registrations/,
+      );
+    } finally {
       await src.kill();
       removeDir(stateDir);
     }
