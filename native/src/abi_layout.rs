@@ -91,7 +91,7 @@ layout! {
         LAST_TRIGGER_UNIX_NS = 4,
     }
 
-    /// `ioeventd_stats_registrations`: one registration, sorted by id.
+    /// `ioeventd_stats_registrations` (sorted by id) and `ioeventd_stats_of`: one registration.
     stats (len 4) {
         /// The registration id.
         ID = 0,

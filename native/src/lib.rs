@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sys::Errno;
 
 /// The ABI version implemented.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Open engines; handle = index + 1. Slots are never reused, so a stale handle stays
 /// invalid (`EBADF`) forever.

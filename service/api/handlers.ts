@@ -96,7 +96,7 @@ export function createHandlers(
 
     GetIoeventfd: unary((req) => {
       const r = registry.get(req.id);
-      return toIoeventfd(r, registry.stats().get(r.nativeId ?? -1n));
+      return toIoeventfd(r, registry.stats([r]).get(r.nativeId ?? -1n));
     }),
 
     ListIoeventfds: unary((req) => {
@@ -107,7 +107,7 @@ export function createHandlers(
         pageSize: req.pageSize,
         pageToken: req.pageToken || undefined,
       });
-      const stats = registry.stats();
+      const stats = registry.stats(page.items);
       return {
         ioeventfds: page.items.map((r) => toIoeventfd(r, stats.get(r.nativeId ?? -1n))),
         nextPageToken: page.nextPageToken,

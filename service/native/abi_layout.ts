@@ -1,4 +1,4 @@
-// The word layout of every positional u64 record of the C ABI (native/README.md, ABI v2):
+// The word layout of every positional u64 record of the C ABI (native/README.md, ABI v3):
 // the same names and indexes as native/src/abi_layout.rs. The plugin returns its own table
 // as text (ioeventd_abi_layout); the binding compares it with layoutTable() when it loads
 // the library and refuses to run on any difference.

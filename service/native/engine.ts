@@ -1,4 +1,4 @@
-// The binding to the native data plane (native/README.md, ABI v2). This is the only module
+// The binding to the native data plane (native/README.md, ABI v3). This is the only module
 // that knows the C ABI; everything per trigger stays on the native side, and TypeScript only
 // makes control calls and reads statistics as snapshots. NativeEngine implements the
 // registry's port (service/registry/data_plane.ts).
@@ -298,8 +298,21 @@ export class NativeEngine implements DataPlane {
     return check("registration_worker", w);
   }
 
-  registrationStats(): Map<bigint, RegistrationStats> {
+  registrationStats(ids?: readonly bigint[]): Map<bigint, RegistrationStats> {
     const w = LAYOUT.stats;
+    if (ids !== undefined) {
+      // Just these: O(ids), not a snapshot of every registration.
+      const buf = new BigUint64Array(Math.max(1, ids.length) * w.len);
+      ids.forEach((id, i) => (buf[i * w.len + w.id] = id));
+      check("stats_of", lib().ioeventd_stats_of(this.#handle, buf, BigInt(ids.length)));
+      const stats = new Map<bigint, RegistrationStats>();
+      for (let i = 0; i < ids.length; i++) {
+        if (buf[i * w.len + w.id] !== 0n) {
+          stats.set(ids[i], countersAt(buf, i * w.len + w.triggers));
+        }
+      }
+      return stats;
+    }
     let cap = 1024;
     for (;;) {
       const buf = new BigUint64Array(cap * w.len);

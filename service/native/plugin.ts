@@ -1,11 +1,11 @@
-// Loading the native plugin (native/README.md, ABI v2): its symbols, the version and
+// Loading the native plugin (native/README.md, ABI v3): its symbols, the version and
 // record-layout checks made once when it is opened, and the two conversions every call
 // uses. Only service/native/ imports this module.
 import { fileURLToPath } from "node:url";
 import { layoutDifferences } from "./abi_layout.ts";
 import { NativeError } from "./errno.ts";
 
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 const symbols = {
   ioeventd_abi_version: { parameters: [], result: "u32" },
@@ -30,6 +30,7 @@ const symbols = {
   ioeventd_registration_worker: { parameters: ["u64", "u64"], result: "i32" },
   ioeventd_registration_backend: { parameters: ["u64", "u64"], result: "i32" },
   ioeventd_stats_registrations: { parameters: ["u64", "buffer", "u64"], result: "i64" },
+  ioeventd_stats_of: { parameters: ["u64", "buffer", "u64"], result: "i64" },
   ioeventd_histogram_bounds: { parameters: ["buffer", "u64"], result: "i64" },
   ioeventd_stats_workers: { parameters: ["u64", "buffer", "u64"], result: "i64" },
   ioeventd_engine_info: { parameters: ["u64", "buffer", "u64"], result: "i64" },

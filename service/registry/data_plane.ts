@@ -141,6 +141,6 @@ export interface DataPlane {
   /** unregister for many ids, one control operation per worker. */
   unregisterMany(ids: readonly bigint[]): UnregisterOutcome[];
 
-  /** Counters of every registration now armed, by id. */
-  registrationStats(): Map<bigint, RegistrationStats>;
+  /** Counters of every registration now armed, by id; of just `ids` (those armed) when given. */
+  registrationStats(ids?: readonly bigint[]): Map<bigint, RegistrationStats>;
 }

@@ -130,9 +130,12 @@ export class Registry {
     this.#commit.subscribe({}, (event) => this.#history.record(event));
   }
 
-  /** Counters of every armed registration, by its nativeId. */
-  stats(): Map<bigint, RegistrationStats> {
-    return this.#plane.registrationStats();
+  /** Counters by nativeId: of every armed registration, or of just `of` (a Get, a page). */
+  stats(of?: readonly Registration[]): Map<bigint, RegistrationStats> {
+    if (of === undefined) return this.#plane.registrationStats();
+    return this.#plane.registrationStats(
+      of.flatMap((r) => r.nativeId === null ? [] : [r.nativeId]),
+    );
   }
 
   get size(): number {

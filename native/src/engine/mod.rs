@@ -257,6 +257,24 @@ impl Engine {
         Ok(v)
     }
 
+    /// The counters of just `ids`, in their order; `None` for an id not registered. What one
+    /// GetIoeventfd or one page of ListIoeventfds needs, without a snapshot of every
+    /// registration.
+    pub fn registration_stats_of(
+        &self,
+        ids: impl Iterator<Item = u64>,
+    ) -> Result<Vec<Option<RegistrationStats>>, EngineError> {
+        let st = self.open_state()?;
+        Ok(ids
+            .map(|id| {
+                st.regs.get(&id).map(|r| RegistrationStats {
+                    id,
+                    counters: r.stats.snapshot(),
+                })
+            })
+            .collect())
+    }
+
     /// The `stats_workers` layout, all workers in order.
     pub fn worker_stats(&self) -> Result<Vec<u64>, EngineError> {
         let st = self.open_state()?;
