@@ -1,6 +1,7 @@
 // The registry's indexes of what it holds: by id, by key (the kernel's identity of an
-// ioeventfd), by (owner, request id), and the counts per device and per owner that the limits
-// read. Every registration enters and leaves all of them together (add / remove).
+// ioeventfd), by (owner, request id), and by device and by owner (whose sizes the limits read,
+// and which a filtered listing starts from), plus the id order of listings, kept until the
+// next change. Every registration enters and leaves all of them together (add / remove).
 import { matches, type Registration, type WatchFilter } from "./registration.ts";
 import { keyOf } from "./validation.ts";
 
@@ -8,8 +9,10 @@ export class RegistrationIndex {
   readonly #byId = new Map<string, Registration>();
   readonly #byKey = new Map<string, Registration>();
   readonly #byRequestId = new Map<string, Registration>();
-  readonly #perDevice = new Map<string, number>();
-  readonly #perOwner = new Map<string, number>();
+  readonly #byDevice = new Map<string, Set<Registration>>();
+  readonly #byOwner = new Map<string, Set<Registration>>();
+  /** Every registration in id order, until the next add or remove. */
+  #sorted: Registration[] | null = null;
 
   get size(): number {
     return this.#byId.size;
@@ -19,8 +22,9 @@ export class RegistrationIndex {
     this.#byId.set(r.id, r);
     this.#byKey.set(keyOf(r.spec), r);
     if (r.requestId) this.#byRequestId.set(requestKey(r.owner, r.requestId), r);
-    bump(this.#perDevice, r.spec.device, 1);
-    bump(this.#perOwner, r.owner, 1);
+    enter(this.#byDevice, r.spec.device, r);
+    enter(this.#byOwner, r.owner, r);
+    this.#sorted = null;
   }
 
   remove(r: Registration): void {
@@ -28,8 +32,9 @@ export class RegistrationIndex {
     const key = keyOf(r.spec);
     if (this.#byKey.get(key) === r) this.#byKey.delete(key);
     if (r.requestId) this.#byRequestId.delete(requestKey(r.owner, r.requestId));
-    bump(this.#perDevice, r.spec.device, -1);
-    bump(this.#perOwner, r.owner, -1);
+    leave(this.#byDevice, r.spec.device, r);
+    leave(this.#byOwner, r.owner, r);
+    this.#sorted = null;
   }
 
   byId(id: string): Registration | undefined {
@@ -46,11 +51,11 @@ export class RegistrationIndex {
   }
 
   countOnDevice(address: string): number {
-    return this.#perDevice.get(address) ?? 0;
+    return this.#byDevice.get(address)?.size ?? 0;
   }
 
   countOfOwner(owner: string): number {
-    return this.#perOwner.get(owner) ?? 0;
+    return this.#byOwner.get(owner)?.size ?? 0;
   }
 
   values(): IterableIterator<Registration> {
@@ -59,8 +64,15 @@ export class RegistrationIndex {
 
   /** The registrations a filter selects, sorted by id (the order of listings and pages). */
   select(filter: WatchFilter = {}): Registration[] {
-    return [...this.#byId.values()].filter((r) => matches(r, filter))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // From the smallest index that applies: one owner's or one device's, not every one.
+    const from = filter.owner
+      ? this.#byOwner.get(filter.owner)
+      : filter.device
+      ? this.#byDevice.get(filter.device)
+      : null;
+    if (from === null) return [...(this.#sorted ??= [...this.#byId.values()].sort(byId))];
+    if (from === undefined) return [];
+    return [...from].filter((r) => matches(r, filter)).sort(byId);
   }
 }
 
@@ -68,8 +80,19 @@ function requestKey(owner: string, requestId: string): string {
   return `${owner}\0${requestId}`;
 }
 
-function bump(counts: Map<string, number>, key: string, by: number): void {
-  const n = (counts.get(key) ?? 0) + by;
-  if (n === 0) counts.delete(key);
-  else counts.set(key, n);
+function byId(a: Registration, b: Registration): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function enter(index: Map<string, Set<Registration>>, key: string, r: Registration): void {
+  let set = index.get(key);
+  if (set === undefined) index.set(key, set = new Set());
+  set.add(r);
+}
+
+function leave(index: Map<string, Set<Registration>>, key: string, r: Registration): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(r);
+  if (set.size === 0) index.delete(key);
 }
