@@ -8,7 +8,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import type { EngineOptions, PollMode } from "../service/native/engine.ts";
 import { controlOps } from "./control_ops.ts";
-import { controlPlane } from "./control_plane.ts";
+import { controlPlane, controlPlaneTable } from "./control_plane.ts";
 import {
   allowedCpuRange,
   baseline,
@@ -173,10 +173,8 @@ try {
   // 5. Control plane of a real agent process.
   const cp = await controlPlane(QUICK);
   results.control_plane = cp;
-  console.log("\nControl plane (agent process, journal fsync'd per change)\n");
-  const cpRows: string[][] = [["measure", "value"]];
-  for (const [k, v] of Object.entries(cp)) cpRows.push([k, JSON.stringify(v)]);
-  console.log(renderTable(cpRows));
+  console.log("\nControl plane (agent process, grpc-js client on its Unix socket; issue #20)\n");
+  console.log(renderTable(controlPlaneTable(cp)));
 
   // 6. A real KVM guest's doorbells: exit, the agent in each poll mode, a bare consumer, RAM.
   results.guest_doorbells = await guestDoorbells({ quick: QUICK });
