@@ -74,6 +74,16 @@ export interface AgentProcess {
   crash(): Promise<void>;
 }
 
+/**
+ * The environment every launcher gives the agent (deno.json's start task, the systemd unit, the
+ * container image; test/deploy/runtime_env_test.ts holds them to it): a 1 MiB young
+ * generation and 2 malloc arenas, for the RSS measured in the README's Benchmarks.
+ */
+export const AGENT_RUNTIME_ENV = {
+  DENO_V8_FLAGS: "--max-semi-space-size=1",
+  MALLOC_ARENA_MAX: "2",
+};
+
 /** Runs the agent as its own process, exactly as `deno task start` does, and waits for it. */
 export async function spawnAgent(stateDir: string, args: string[] = []): Promise<AgentProcess> {
   const address = `unix://${join(stateDir, "run", "ioeventd.sock")}`;
@@ -93,7 +103,7 @@ export async function spawnAgent(stateDir: string, args: string[] = []): Promise
       "--simulate",
       ...args,
     ],
-    env: { IOEVENTD_SYSFS_ROOTS: "" },
+    env: { IOEVENTD_SYSFS_ROOTS: "", ...AGENT_RUNTIME_ENV },
     stdin: "null",
     stdout: "inherit",
     stderr: "piped",
