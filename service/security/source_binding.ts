@@ -75,7 +75,9 @@ export function callerFor(identity: Identity, grant: Grant | null, policy: Polic
       const f = processFacts(pid);
       // No such process: the take reports SOURCE_PROCESS_GONE; nothing is revealed.
       if (f === null) return null;
-      if (!ruleCovers(rule, pid, f, identity.peer)) {
+      // The walk up the tree starts at `pid`: its facts are read once, not twice.
+      const facts = (p: number) => (p === pid ? f : processFacts(p));
+      if (!ruleCovers(rule, pid, f, identity.peer, facts)) {
         return `${identity.name} may name only ${
           describeRule(rule)
         } as sources; process ${pid} is outside`;
@@ -83,7 +85,7 @@ export function callerFor(identity: Identity, grant: Grant | null, policy: Polic
       const bound = policy.ownerSources.find((o) =>
         o.owner.endsWith("*") ? owner.startsWith(o.owner.slice(0, -1)) : owner === o.owner
       );
-      if (bound && !ruleCovers(bound.sources, pid, f, identity.peer)) {
+      if (bound && !ruleCovers(bound.sources, pid, f, identity.peer, facts)) {
         return `sources of owner ${owner} must be ${
           describeRule(bound.sources)
         }; process ${pid} is not`;
