@@ -96,9 +96,26 @@ export async function controlPlane(quick: boolean): Promise<Record<string, unkno
     );
     return rate(latencies, count, (performance.now() - t0) / 1000);
   };
+  // The stack's floor in the same run: GetAgentInfo (no registry work, no journal) through
+  // the same client, transport and server.
+  const infos = async (count: number, concurrency: number): Promise<Rate> => {
+    const latencies: number[] = [];
+    const t0 = performance.now();
+    let left = count;
+    await Promise.all(clients.slice(0, concurrency).map(async (client) => {
+      while (left-- > 0) {
+        const c0 = performance.now();
+        await client.info();
+        latencies.push(performance.now() - c0);
+      }
+    }));
+    return rate(latencies, count, (performance.now() - t0) / 1000);
+  };
   try {
     const pid = agent.child.pid;
     out.rss_mib_empty = rssMiB(pid);
+    out.info_c1 = await infos(SMALL, 1);
+    out.info_c16 = await infos(4 * SMALL, 16);
     // From empty: one client, then 16 to N, with the agent's CPU time per create.
     out.creates_c1 = await creates(SMALL, 1);
     const cpu0 = cpuMs(pid);
@@ -207,6 +224,11 @@ export function controlPlaneTable(cp: Record<string, unknown>): string[][] {
       `spawn → serving, ${restart.journaled} journaled (replay)`,
       `${restart.spawn_to_serving_ms} ms (${restart.replay_ms} ms)`,
       "≤ 500 ms",
+    ],
+    [
+      "floor: GetAgentInfo calls/s, 1 / 16 clients",
+      `${r("info_c1").per_sec} / ${r("info_c16").per_sec} (p99 ${r("info_c16").p99_ms} ms)`,
+      "-",
     ],
     ["fdatasync floor (4 KiB)", `${cp.fdatasync_floor_us} µs`, "-"],
     ["agent CPU per create, 16 clients", `${cp.agent_cpu_ms_per_create_c16} ms`, "-"],
