@@ -9,7 +9,9 @@ import type {
   AcquiredSource,
   ArmedRegistration,
   DataPlane,
+  RegistrationRequest,
   RegistrationStats,
+  VfioRegistrationRequest,
 } from "./data_plane.ts";
 import { rejectionOf } from "./data_plane_refusals.ts";
 import type { Registration } from "./registration.ts";
@@ -23,6 +25,39 @@ export class Arming {
     private readonly sources: Sources,
   ) {}
 
+  /** The data-plane request that arms `spec` with its taken source (and VFIO device). */
+  request(
+    spec: Spec,
+    source: AcquiredSource,
+    vfio: AcquiredVfio | null,
+  ): RegistrationRequest | VfioRegistrationRequest {
+    if (vfio !== null) {
+      return {
+        vfioFd: vfio.fd,
+        bar: spec.bar,
+        offset: spec.offset,
+        width: spec.width,
+        data: spec.data,
+        fd: source.fd,
+        // A handed-over source: the sender (acquire set spec.source.pid to it).
+        pid: spec.source.pid,
+        pidStart: source.startTime,
+        mode: "auto",
+      };
+    }
+    const bar = this.devices.get(spec.device)?.bars[spec.bar];
+    if (!bar?.resourcePath) throw new Rejection("ENGINE_FAILURE", "BAR has no resource file");
+    return {
+      barPath: bar.resourcePath,
+      offset: spec.offset,
+      width: spec.width,
+      data: spec.data,
+      fd: source.fd,
+      pid: spec.source.pid,
+      pidStart: source.startTime,
+    };
+  }
+
   /**
    * Hands the acquired source to the data plane; on failure the caller still owns it (and
    * always the VFIO descriptor). `at` prefixes the fields of a refusal.
@@ -34,35 +69,41 @@ export class Arming {
     at: string,
   ): ArmedRegistration {
     try {
-      if (vfio !== null) {
-        return this.plane.registerVfio({
-          vfioFd: vfio.fd,
-          bar: spec.bar,
-          offset: spec.offset,
-          width: spec.width,
-          data: spec.data,
-          fd: source.fd,
-          // A handed-over source: the sender (acquire set spec.source.pid to it).
-          pid: spec.source.pid,
-          pidStart: source.startTime,
-          mode: "auto",
-        });
-      }
-      const bar = this.devices.get(spec.device)?.bars[spec.bar];
-      if (!bar?.resourcePath) throw new Rejection("ENGINE_FAILURE", "BAR has no resource file");
-      return this.plane.register({
-        barPath: bar.resourcePath,
-        offset: spec.offset,
-        width: spec.width,
-        data: spec.data,
-        fd: source.fd,
-        pid: spec.source.pid,
-        pidStart: source.startTime,
-      });
+      const request = this.request(spec, source, vfio);
+      return "vfioFd" in request ? this.plane.registerVfio(request) : this.plane.register(request);
     } catch (err) {
       if (err instanceof Rejection) throw err;
       throw rejectionOf(vfio !== null ? "arm-vfio" : "arm", err, at, `${at}source`);
     }
+  }
+
+  /**
+   * arm for many, with one registerMany (one control operation per worker): each item's
+   * ArmedRegistration, or the Rejection that refused it (its caller still owns its sources).
+   */
+  armMany(
+    items: readonly { spec: Spec; source: AcquiredSource; vfio: AcquiredVfio | null; at: string }[],
+  ): (ArmedRegistration | Rejection)[] {
+    const out: (ArmedRegistration | Rejection)[] = new Array(items.length);
+    const requests: (RegistrationRequest | VfioRegistrationRequest)[] = [];
+    const sent: number[] = [];
+    items.forEach((item, i) => {
+      try {
+        requests.push(this.request(item.spec, item.source, item.vfio));
+        sent.push(i);
+      } catch (err) {
+        out[i] = err as Rejection;
+      }
+    });
+    const outcomes = requests.length > 0 ? this.plane.registerMany(requests) : [];
+    outcomes.forEach((outcome, k) => {
+      const i = sent[k];
+      const { vfio, at } = items[i];
+      out[i] = outcome.ok
+        ? { id: outcome.id, backend: outcome.backend }
+        : rejectionOf(vfio !== null ? "arm-vfio" : "arm", outcome.error, at, `${at}source`);
+    });
+    return out;
   }
 
   /**

@@ -1,6 +1,7 @@
-// The registry's changes that take sources and arm: CreateIoeventfd, ReconcileOwner and the
-// re-arming of handed-back sources. Each runs its rules in the documented order (validate →
-// duplicates and limits → the caller's source binding → take and arm) and changes the
+// The registry's changes that take sources and arm: CreateIoeventfd (planned here, armed with
+// the others of its turn by create_batch.ts), ReconcileOwner and the re-arming of handed-back
+// sources. Each runs its rules in the documented order (validate → duplicates and limits → the
+// caller's source binding → take and arm) and changes the
 // registry only through RegistryChanges, which the façade (registry.ts) implements: indexing,
 // journaling and reporting stay in one place.
 import type { Arming } from "./arming.ts";
@@ -23,7 +24,8 @@ import {
   wouldBe,
 } from "./registration.ts";
 import type { RegistrationIndex } from "./registration_index.ts";
-import type { Sources } from "./sources.ts";
+import type { AcquiredVfio, Sources } from "./sources.ts";
+import type { AcquiredSource, ArmedRegistration } from "./data_plane.ts";
 import {
   keyOf,
   orphanCause,
@@ -64,14 +66,34 @@ function canSee(caller: Caller | undefined): (owner: string) => boolean {
   return caller ? (o) => caller.canSee(o) : () => true;
 }
 
-/** CreateIoeventfd: one registration, or the earlier one of a repeated request_id. */
-export function createOne(
-  c: RegistryChanges,
-  req: CreateRequest,
-): { registration: Registration; created: boolean } {
+/** A create that passed every rule and took its sources: it waits to be armed. */
+export interface PlannedCreate {
+  owner: string;
+  requestId: string;
+  spec: Spec;
+  source: AcquiredSource;
+  vfio: AcquiredVfio | null;
+  /** What it will be once armed (id ""): it holds its key, request id and limits meanwhile. */
+  placeholder: Registration;
+}
+
+/** What a create comes to before arming. */
+export type CreatePlan =
+  /** A repeated request_id with the same spec: the earlier registration. */
+  | { kind: "earlier"; registration: Registration }
+  /** validate_only: what it would be; nothing was kept. */
+  | { kind: "would-be"; registration: Registration }
+  | { kind: "planned"; planned: PlannedCreate };
+
+/**
+ * CreateIoeventfd up to arming: validate → duplicates and limits → the caller's source binding
+ * → take the sources. Arming is the caller's (create_batch.ts arms a turn's creates at once);
+ * on a refusal here nothing is held.
+ */
+export function planCreate(c: RegistryChanges, req: CreateRequest): CreatePlan {
   const { spec, owner, requestId } = validateCreate(req, c.ctx);
   const earlier = earlierRequest(c.index, owner, requestId, spec);
-  if (earlier) return { registration: earlier, created: false };
+  if (earlier) return { kind: "earlier", registration: earlier };
   const addition = [{ spec, owner, at: "spec." }];
   checkKeysFree(c.index, addition, new Set(), canSee(req.caller));
   checkLimits(c.index, c.limits, addition);
@@ -80,18 +102,33 @@ export function createOne(
   if (req.validateOnly) {
     const [identity] = checkSources([{ spec, owner, at: "spec." }], c.sources);
     c.sources.usedHandles.clear(); // only looked at
-    return { registration: wouldBe(owner, requestId, spec, identity), created: false };
+    return { kind: "would-be", registration: wouldBe(owner, requestId, spec, identity) };
   }
-  const { armed, source, vfio } = c.arming.acquireAndArm(spec, "spec.");
-  const r = newRegistration(owner, requestId, spec, {
-    nativeId: armed.id,
-    backend: armed.backend,
+  const source = c.sources.acquire(spec, "spec.");
+  let vfio: AcquiredVfio | null = null;
+  try {
+    vfio = c.sources.acquireVfio(spec, "spec.");
+  } catch (err) {
+    c.sources.release(source);
+    throw err;
+  }
+  const placeholder = wouldBe(owner, requestId, spec, {
     startTime: source.startTime,
     eventfdId: source.eventfdId,
     vfioStartTime: vfio?.startTime ?? 0n,
   });
-  c.add([r]);
-  return { registration: r, created: true };
+  return { kind: "planned", planned: { owner, requestId, spec, source, vfio, placeholder } };
+}
+
+/** The registration a planned create became once the data plane armed it. */
+export function armedCreate(p: PlannedCreate, armed: ArmedRegistration): Registration {
+  return newRegistration(p.owner, p.requestId, p.spec, {
+    nativeId: armed.id,
+    backend: armed.backend,
+    startTime: p.source.startTime,
+    eventfdId: p.source.eventfdId,
+    vfioStartTime: p.vfio?.startTime ?? 0n,
+  });
 }
 
 /** ReconcileOwner: the owner's set made equal to `desired`, all or nothing. */

@@ -7,6 +7,7 @@
 import { normalizePciAddress } from "../devices/pci_address.ts";
 import { Rejection } from "../rejection/rejection.ts";
 import { Arming } from "./arming.ts";
+import { CreateBatch, type CreateResult } from "./create_batch.ts";
 import type { Caller } from "./caller.ts";
 import {
   handedBack,
@@ -41,7 +42,6 @@ import { replayJournal, type ReplayReport } from "./replay.ts";
 import { Sources } from "./sources.ts";
 import { WatchHistory } from "./watch_history.ts";
 import {
-  createOne,
   type CreateRequest,
   rearmHandedBack,
   reconcileOwner,
@@ -83,6 +83,7 @@ export class Registry {
   readonly #plane: DataPlane;
   readonly #history = new WatchHistory();
   readonly #changes: RegistryChanges;
+  readonly #creates: CreateBatch;
   #revision = 0n;
   #accepting = true;
 
@@ -128,6 +129,16 @@ export class Registry {
         }),
     };
     this.#commit.subscribe({}, (event) => this.#history.record(event));
+    this.#creates = new CreateBatch({
+      changes: this.#changes,
+      committed: () => this.#commit.committed(),
+      rejected: (err) => {
+        if (err instanceof Rejection) increment(this.counters.rejected, err.reason);
+      },
+      consumeHandles: (handles) => {
+        for (const h of handles) this.#sources.handover.consume(h);
+      },
+    });
   }
 
   /** Counters by nativeId: of every armed registration, or of just `of` (a Get, a page). */
@@ -226,6 +237,7 @@ export class Registry {
    * kept (a last try); no retry after it.
    */
   async closeJournal(): Promise<void> {
+    this.#creates.flush();
     await this.#commit.settled();
     this.#commit.flush();
     this.#commit.close();
@@ -238,11 +250,14 @@ export class Registry {
    * `validateOnly`, every rule up to arming is checked (the sources are taken and given
    * back) and the would-be registration (id "") is returned; nothing changes.
    */
-  create(req: CreateRequest): Promise<{
-    registration: Registration;
-    created: boolean;
-  }> {
-    return this.#counted(() => this.#create(req));
+  create(req: CreateRequest): Promise<CreateResult> {
+    try {
+      this.#requireAccepting(); // accepted now is answered, even if the stop comes first
+    } catch (err) {
+      increment(this.counters.rejected, (err as Rejection).reason);
+      return Promise.reject(err);
+    }
+    return this.#creates.submit(req);
   }
 
   /** Resolves once disarmed (a barrier: no write after) and journaled. */
@@ -401,11 +416,6 @@ export class Registry {
     if (!this.#accepting) {
       throw new Rejection("SHUTTING_DOWN", "the agent is shutting down; retry on its successor");
     }
-  }
-
-  #create(req: CreateRequest): { registration: Registration; created: boolean } {
-    this.#requireAccepting();
-    return createOne(this.#changes, req);
   }
 
   #reconcile(

@@ -25,10 +25,24 @@ function startTaskWords(): string[] {
   const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
     tasks: { start: { command: string } };
   };
-  const words = deno.tasks.start.command.trim().split(/\s+/);
+  const all = deno.tasks.start.command.trim().split(/\s+/);
+  const words = all.slice(all.indexOf("deno")); // after the environment (VAR=value …)
   assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
   assert.ok(words.includes("service/main.ts"), "the start task runs service/main.ts");
   return words;
+}
+
+/** The environment the start task sets before `deno run` (VAR=value words). */
+function startTaskEnv(): Record<string, string> {
+  const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
+    tasks: { start: { command: string } };
+  };
+  const all = deno.tasks.start.command.trim().split(/\s+/);
+  return Object.fromEntries(
+    all.slice(0, all.indexOf("deno")).map((
+      w,
+    ) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]),
+  );
 }
 
 /** The flags between `deno run` and the script in deno.json's start task. */
@@ -55,7 +69,7 @@ function start(args: string[]): Started {
   const child = spawn(Deno.execPath(), argv, {
     cwd: ROOT,
     stdio: ["ignore", "inherit", "pipe"],
-    env: { ...Deno.env.toObject(), IOEVENTD_SYSFS_ROOTS: "" },
+    env: { ...Deno.env.toObject(), ...startTaskEnv(), IOEVENTD_SYSFS_ROOTS: "" },
   });
   const logs: Record<string, unknown>[] = [];
   const waiting: [string, (l: Record<string, unknown>) => void][] = [];
