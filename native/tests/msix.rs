@@ -11,6 +11,7 @@
 mod common;
 
 use common::{errno, TempBar};
+use ioeventd_native::abi_layout as layout;
 use ioeventd_native::engine::{Config, Engine, RegisterError, RegisterRequest};
 use ioeventd_native::msix::{ConfigError, MsixStructure};
 use ioeventd_native::sys::{self, Errno};
@@ -98,10 +99,13 @@ fn the_table_and_pba_of_the_devices_config_space_are_refused() {
     assert_eq!(structure(0x2000, 8), Some(MsixStructure::Pba));
     assert_eq!(structure(0x2007, 1), Some(MsixStructure::Pba));
     assert_eq!(e.registration_stats().unwrap().len(), 0);
+    let mapped = |e: &Engine| e.info().unwrap()[layout::info::BAR_MAPPINGS];
+    assert_eq!(mapped(&e), 0, "a refused request maps nothing");
     for ok in [0xffc, 0x1040, 0x1ff8, 0x2008] {
         assert_eq!(structure(ok, 4), None, "{ok:#x} is a neighbour");
     }
     assert_eq!(e.registration_stats().unwrap().len(), 4);
+    assert_eq!(mapped(&e), 1);
     // The errnos of the C ABI.
     let fd = dup(&ev);
     let table = e.register(&RegisterRequest::file(&dev.bar, 0x1010, 4, 1, fd));

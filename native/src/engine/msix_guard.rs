@@ -14,7 +14,6 @@
 
 use super::request::Bar;
 use super::RegisterError;
-use crate::bar::Mapping;
 use crate::msix::{self, ConfigError, MsixLayout};
 use crate::vfio;
 use std::collections::HashMap;
@@ -36,23 +35,22 @@ pub(super) struct MsixLayouts {
 }
 
 impl MsixLayouts {
-    /// Refuses `[offset, offset + width)` of the BAR `map` (a resource file) or of the VFIO
-    /// region in `bar` when it overlaps the device's MSI-X table or PBA.
+    /// Refuses `[offset, offset + width)` of the BAR in `bar` when it overlaps the device's
+    /// MSI-X table or PBA. Called before the BAR is mapped, so a refused request maps nothing.
     pub(super) fn check(
         &mut self,
         bar: &Bar<'_>,
-        map: Option<&Mapping>,
         offset: u64,
         width: u32,
     ) -> Result<(), RegisterError> {
-        let (source, region) = match (bar, map.and_then(Mapping::path)) {
-            (Bar::File(_), Some(path)) => (Source::File(path.to_path_buf()), None),
+        let (source, region) = match bar {
+            // Not resolvable: the mapping fails with its own error right after.
+            Bar::File(path) => match std::fs::canonicalize(path) {
+                Ok(canonical) => (Source::File(canonical), None),
+                Err(_) => return Ok(()),
+            },
             // The region was checked to be a BAR (0..=5) before.
-            (Bar::Vfio { device, region, .. }, _) => {
-                (Source::Vfio(*device), u8::try_from(*region).ok())
-            }
-            // A file's mapping always knows its path.
-            (Bar::File(_), None) => return Ok(()),
+            Bar::Vfio { device, region, .. } => (Source::Vfio(*device), u8::try_from(*region).ok()),
         };
         let layout = match self.read.get(&source) {
             Some(l) => *l,

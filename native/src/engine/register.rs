@@ -176,6 +176,7 @@ impl Engine {
                 if kernel_served {
                     return Err(RegisterError::Busy);
                 }
+                batch.msix.check(&req.bar, req.offset, req.width)?;
                 (self.bars.acquire(path)?, Backend::UserMmap)
             }
             Bar::Vfio {
@@ -190,7 +191,7 @@ impl Engine {
                     Some(end) if end <= info.size => {}
                     _ => return Err(MmioError::OutOfRange.into()),
                 }
-                batch.msix.check(&req.bar, None, req.offset, req.width)?;
+                batch.msix.check(&req.bar, req.offset, req.width)?;
                 if backend::kernel_first(mode, watched)? {
                     match self.arm_kernel(st, req, device, &info, key) {
                         Ok(id) => {
@@ -215,11 +216,6 @@ impl Engine {
             bars: &self.bars,
             map: Some(map),
         };
-        if backend == Backend::UserMmap {
-            batch
-                .msix
-                .check(&req.bar, Some(bar.map()), req.offset, req.width)?;
-        }
         self.plan_worker(st, batch, bar, req, backend, key)
             .map(Plan::Worker)
     }
