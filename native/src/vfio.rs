@@ -364,6 +364,11 @@ mod tests {
             errno(bar_region(e.as_raw_fd(), 6).err()),
             Some(Errno::EINVAL)
         );
+        // The config region is read through the device's descriptor: an eventfd has none.
+        assert_eq!(
+            errno(read_config(e.as_raw_fd(), 256).err()),
+            Some(Errno::ENOTTY)
+        );
         let me = std::process::id() as i32;
         assert_eq!(
             errno(acquire(me, e.as_raw_fd()).err()),
