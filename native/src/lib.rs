@@ -16,6 +16,7 @@ pub mod engine;
 pub mod handover;
 pub mod mmio;
 pub mod monitor;
+pub mod msix;
 pub mod process_stats;
 mod slot_token;
 pub mod source;

@@ -198,6 +198,32 @@ pub(crate) fn bar_region(device: RawFd, index: u32) -> Result<VfioRegionInfo, Vf
     region_info(device, index)
 }
 
+/// `VFIO_PCI_CONFIG_REGION_INDEX`: the device's config space.
+const CONFIG_REGION: u32 = 7;
+
+/// Up to `max` bytes of the device's config space, read from its config region through
+/// the device descriptor (`pread` at the region's offset, on a duplicate of it). What
+/// vfio-pci returns is its virtualized view, whose MSI-X capability reports the device's
+/// own table and PBA registers.
+pub(crate) fn read_config(device: RawFd, max: usize) -> Result<Vec<u8>, VfioError> {
+    use std::os::unix::fs::FileExt;
+    let info = region_info(device, CONFIG_REGION)?;
+    let len = usize::try_from(info.size).map_or(max, |s| s.min(max));
+    let file = std::fs::File::from(sys::dup(device).map_err(VfioError::Sys)?);
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match file.read_at(&mut buf[got..], info.offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(VfioError::Sys(Errno::from_io(&e))),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
 /// The raw kernel call, relative to region `region`: `efd` ≥ 0 assigns, -1 de-assigns.
 /// `width` is passed as the kernel's flags unchecked (its flag bits equal the width in
 /// bytes), so every refusal is the kernel's own. The eventfd is not taken over: the
@@ -337,6 +363,11 @@ mod tests {
         assert_eq!(
             errno(bar_region(e.as_raw_fd(), 6).err()),
             Some(Errno::EINVAL)
+        );
+        // The config region is read through the device's descriptor: an eventfd has none.
+        assert_eq!(
+            errno(read_config(e.as_raw_fd(), 256).err()),
+            Some(Errno::ENOTTY)
         );
         let me = std::process::id() as i32;
         assert_eq!(

@@ -10,7 +10,8 @@ import { type Reason, Rejection } from "../rejection/rejection.ts";
  * arm: handing them to the data plane (register). arm-vfio: the same for a VFIO device
  * (registerVfio), where the kernel or the VFIO region may still refuse. For a sysfs BAR every
  * such rule was checked before arming, so any other refusal there is an engine failure (the
- * agent's view of the device was wrong).
+ * agent's view of the device was wrong), except the MSI-X rule, which the plugin re-checks
+ * against the device's own config space on every backend.
  */
 export type Stage = "source" | "vfio" | "arm" | "arm-vfio";
 
@@ -22,6 +23,23 @@ interface Refusal {
   /** A finer cause for the replay report and ErrorInfo metadata. */
   cause?: string;
 }
+
+// The native plugin reads the device's config space itself and refuses a write into its MSI-X
+// vector table (EADDRINUSE) or pending-bit array (EADDRNOTAVAIL), on every backend: the same
+// rule, and the same reasons, as validation.ts's, should the agent's view of the device be
+// stale (the layout moved since the last scan).
+const MSIX_TABLE: Refusal = {
+  reason: "OVERLAPS_MSIX_TABLE",
+  field: "offset",
+  message: "the data plane refused the write: it overlaps the MSI-X vector table in the " +
+    "device's config space as it is now",
+};
+const MSIX_PBA: Refusal = {
+  reason: "OVERLAPS_MSIX_PBA",
+  field: "offset",
+  message: "the data plane refused the write: it overlaps the MSI-X pending-bit array in the " +
+    "device's config space as it is now",
+};
 
 const SOURCE_GONE = "the source process does not exist (or its PID was reused)";
 const ACCESS = "the agent may not take file descriptors from that process";
@@ -65,6 +83,8 @@ const TABLE: Record<Stage, Partial<Record<ErrnoName, Refusal>>> = {
       field: "source",
       message: "the source process exited while the ioeventfd was being armed",
     },
+    EADDRINUSE: MSIX_TABLE,
+    EADDRNOTAVAIL: MSIX_PBA,
   },
   "arm-vfio": {
     ESRCH: {
@@ -93,6 +113,8 @@ const TABLE: Record<Stage, Partial<Record<ErrnoName, Refusal>>> = {
       field: "vfio_device",
       message: "not a vfio-pci device",
     },
+    EADDRINUSE: MSIX_TABLE,
+    EADDRNOTAVAIL: MSIX_PBA,
   },
 };
 

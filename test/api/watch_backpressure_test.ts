@@ -2,17 +2,19 @@
 // misses nothing; a stream whose reader falls more than WATCH_BUFFER_BYTES behind is cut
 // off with RESOURCE_EXHAUSTED / WATCH_TOO_SLOW and the revision to resume from.
 //
-// The cut-off acts on grpc-js's write completions. Under Deno 2.9.3 node:http2 completes
-// writes before the peer has taken them (no backpressure: denoland/deno#36044, fixed after
-// this pinned version), so the bound is shown here against a call whose completions wait, as
-// a runtime with backpressure delivers them; see README "Watch streams".
+// The cut-off acts on grpc-js's write completions and, because under Deno 2.9.3 node:http2
+// completes writes before the peer has taken them (denoland/deno#36044, fixed after this
+// pinned version), on what the call's HTTP/2 session has not yet written to its socket
+// (service/api/outbound.ts). Both are shown: a call whose completions wait, a fake session
+// count, and real stalled readers against an agent process.
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { decodeStatus } from "../../service/api/status_details.ts";
 import type { IoeventfdEvent } from "../../service/api/generated/ioeventd/v1/IoeventfdEvent.ts";
 import type { IoeventfdEvent__Output } from "../../service/api/generated/ioeventd/v1/IoeventfdEvent.ts";
 import { WATCH_BUFFER_BYTES, WatchStream } from "../../service/api/watch_stream.ts";
-import { GPU, startAgent } from "../support/agent.ts";
+import { AgentClient } from "../../service/cli/client.ts";
+import { GPU, spawnAgent, startAgent, tempDir } from "../support/agent.ts";
 import { SourceProcess } from "../support/source_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -131,3 +133,154 @@ Deno.test("watch stream: holds at most its bound, then cuts off with the revisio
   call.drain();
   assert.equal(call.written.length, before);
 });
+
+/** A session count the test sets: `unsent` bytes are still in the transport. */
+class FakeOutbound {
+  handedTotal = 0;
+  unsent = 0;
+  closed = false;
+  handed(bytes: number): void {
+    this.handedTotal += bytes;
+    this.unsent += bytes;
+  }
+  backlog(): number {
+    return this.unsent;
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+Deno.test("watch stream: completions alone are not enough: held while the session's socket lags", async () => {
+  const call = new HeldCall();
+  const out = new FakeOutbound();
+  let cut = false;
+  const size = 100_000;
+  const stream = new WatchStream(
+    call as never,
+    () => size,
+    () => (cut = true),
+    1_000_000,
+    out,
+    250_000,
+  );
+  const event = (revision: number): IoeventfdEvent => ({
+    type: "ADDED",
+    revision: String(revision),
+  });
+  // Completions come at once (as under Deno 2.9.3); the socket takes nothing.
+  for (let r = 1; r <= 5; r++) {
+    stream.send(event(r));
+    call.drain();
+  }
+  assert.equal(call.written.length, 3, "held once more than the window is unsent");
+  out.unsent = 0; // the peer read it all
+  await new Promise((r) => setTimeout(r, 60));
+  call.drain();
+  assert.equal(call.written.length, 5, "sent on once the socket caught up");
+  // The socket stops again: the queue fills, and the resume revision is the last event out.
+  out.unsent = 0;
+  let r = 6;
+  while (!cut) {
+    stream.send(event(r++));
+    call.drain();
+    if (r === 8) out.unsent = 150_000; // event 7 and part of 6 are still in the transport
+  }
+  assert.equal(decodeStatus(call.error!)!.metadata.resume_revision, "5");
+  assert.ok(out.closed, "the session count is told the stream ended");
+});
+
+/** The agent process's resident set (VmRSS), in bytes. */
+function rssOf(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1];
+  return Number(kb) * 1024;
+}
+
+Deno.test(
+  "watch: stalled readers are held to the bound and cut off, the agent's RSS stays flat; a reading one gets everything",
+  opts,
+  async () => {
+    const a = await spawnAgent(tempDir());
+    const src = await SourceProcess.start(1);
+    // One connection each (grpc-js would share one between channels to the same address).
+    const own = { "grpc.use_local_subchannel_pool": 1 };
+    const clients = Array.from({ length: 9 }, () => new AgentClient(a.address, undefined, own));
+    const errors: (grpc.ServiceError | null)[] = clients.map(() => null);
+    const seen = clients.map(() => 0);
+    const calls = clients.map((c, i) =>
+      c.watch({}, () => {
+        seen[i]++;
+        // Readers 0..7 stop reading after the snapshot (their library stops granting window).
+        if (i < 8 && seen[i] === 1) calls[i].pause();
+      }, (e) => (errors[i] = e))
+    );
+    try {
+      await until(() => seen.every((n) => n === 1));
+      // ~9.5 KB per event: 32 labels of 255 characters.
+      const labels = Object.fromEntries(
+        Array.from({ length: 32 }, (_, k) => [`k${k}`, "v".repeat(255)]),
+      );
+      const spec = (k: number) => ({
+        device: GPU,
+        bar: 0,
+        offset: String(0x1000 + 4 * k),
+        width: 4,
+        data: "1",
+        labels,
+        source: { pid: src.pid, fd: src.fds[0] },
+      });
+      const round = async () => {
+        const made = await Promise.all(
+          Array.from({ length: 50 }, (_, k) => a.client.create({ owner: "vm-s", spec: spec(k) })),
+        );
+        await Promise.all(made.map((m) => a.client.delete({ id: m.id })));
+      };
+      // Warm up (the agent's heap grows with the work itself), then measure 30 rounds: 3000
+      // events, ~28 MB for each reader.
+      const WARM = 10, ROUNDS = 30;
+      for (let r = 0; r < WARM; r++) await round();
+      const rssBefore = rssOf(a.child.pid);
+      for (let r = 0; r < ROUNDS; r++) await round();
+      const total = 1 + 100 * (WARM + ROUNDS);
+      await until(() => seen[8] === total || errors[8] !== null, 60_000);
+      assert.equal(
+        errors[8]?.details ?? null,
+        null,
+        `the reading one (saw ${seen[8]} of ${total})`,
+      );
+      const grownMiB = (rssOf(a.child.pid) - rssBefore) / (1 << 20);
+      // Holding what 8 readers did not read would take ≥ 8 × 28 MB more (without the session
+      // signal: +320..+400 MiB here); each is held to WATCH_SEND_WINDOW + WATCH_BUFFER_BYTES.
+      console.log(`agent RSS +${grownMiB.toFixed(0)} MiB; the stalled saw ${seen.slice(0, 8)}`);
+      assert.ok(grownMiB < 150, `the agent's RSS grew by ${grownMiB.toFixed(0)} MiB`);
+      // The stalled ones were cut off; they see it once they read again.
+      for (let i = 0; i < 8; i++) calls[i].resume();
+      await until(() => errors.slice(0, 8).every((e) => e !== null), 30_000);
+      for (const e of errors.slice(0, 8)) {
+        assert.equal(e!.code, grpc.status.RESOURCE_EXHAUSTED);
+        assert.equal(decodeStatus(e!)!.reason, "WATCH_TOO_SLOW");
+      }
+      assert.ok(seen.slice(0, 8).every((n) => n < total / 4), `stalled got ${seen.slice(0, 8)}`);
+      assert.equal(errors[8], null, "the reading one is not cut off");
+      // A cut-off reader resumes on the same connection from the revision it was given, and
+      // is not held back by what its old stream left behind.
+      const from = BigInt(decodeStatus(errors[0]!)!.metadata.resume_revision);
+      const resumed: IoeventfdEvent__Output[] = [];
+      calls.push(clients[0].watch({ sinceRevision: String(from) }, (e) => resumed.push(e)));
+      await until(() => resumed.length > 0);
+      if (resumed[0].type === "RESUMED") {
+        const last = BigInt(resumed.at(-1)!.revision);
+        await until(() => BigInt(resumed.at(-1)!.revision) >= last && resumed.length > 1, 30_000);
+      } else {
+        assert.equal(resumed[0].type, "SNAPSHOT", "older than the history: a snapshot");
+      }
+    } finally {
+      for (const c of calls) c.cancel();
+      for (const c of clients) c.close();
+      await src.kill();
+      a.kill("SIGTERM");
+      await a.exited;
+      a.client.close();
+    }
+  },
+);

@@ -14,7 +14,17 @@ Deno.test("abi layout: the plugin's table equals the TypeScript one", () => {
   assert.deepEqual(sorted(native), sorted(layoutTable()));
   assert.deepEqual(layoutDifferences(native), []);
   // The errno table travels with it: every errno the ABI can return has its name here.
-  for (const name of ["EOPNOTSUPP", "ENOTTY", "EMEDIUMTYPE", "ESTALE", "EOWNERDEAD"] as const) {
+  for (
+    const name of [
+      "EOPNOTSUPP",
+      "ENOTTY",
+      "EMEDIUMTYPE",
+      "ESTALE",
+      "EOWNERDEAD",
+      "EADDRINUSE",
+      "EADDRNOTAVAIL",
+    ] as const
+  ) {
     assert.ok(native.includes(`errno.${name}=${Errno[name]}\n`), name);
   }
 });

@@ -6,6 +6,7 @@ use crate::bar::BarError;
 use crate::control::ControlError;
 use crate::mmio::MmioError;
 use crate::monitor::{QueueClosed, WatchError};
+use crate::msix::{ConfigError, MsixOverlap, MsixStructure};
 use crate::sys::Errno;
 use crate::vfio::VfioError;
 use std::fmt;
@@ -39,6 +40,12 @@ pub enum RegisterError {
     Vfio(VfioError),
     /// The BAR cannot be mapped.
     Bar(BarError),
+    /// The write would land in the device's MSI-X vector table (`EADDRINUSE`) or PBA
+    /// (`EADDRNOTAVAIL`), as the device's own config space says.
+    Msix(MsixOverlap),
+    /// The device's config space cannot be read or parsed, so the MSI-X structures cannot
+    /// be ruled out (its read errno, else `EIO`).
+    Config(ConfigError),
     /// The source process cannot be watched (gone, or not the one started at `pid_start`).
     SourceProcess(WatchError),
     /// The worker did not take the registration.
@@ -60,6 +67,11 @@ impl RegisterError {
             RegisterError::NotVfioDevice => Errno::ENODEV,
             RegisterError::Vfio(e) => e.errno(),
             RegisterError::Bar(e) => e.errno(),
+            RegisterError::Msix(o) => match o.structure {
+                MsixStructure::Table => Errno::EADDRINUSE,
+                MsixStructure::Pba => Errno::EADDRNOTAVAIL,
+            },
+            RegisterError::Config(e) => e.errno(),
             RegisterError::SourceProcess(e) => e.errno(),
             RegisterError::Worker(e) => e.errno(),
             RegisterError::Sys(e) => *e,
@@ -100,6 +112,18 @@ impl From<VfioError> for RegisterError {
     }
 }
 
+impl From<MsixOverlap> for RegisterError {
+    fn from(e: MsixOverlap) -> RegisterError {
+        RegisterError::Msix(e)
+    }
+}
+
+impl From<ConfigError> for RegisterError {
+    fn from(e: ConfigError) -> RegisterError {
+        RegisterError::Config(e)
+    }
+}
+
 impl From<WatchError> for RegisterError {
     fn from(e: WatchError) -> RegisterError {
         RegisterError::SourceProcess(e)
@@ -127,6 +151,8 @@ impl fmt::Display for RegisterError {
             RegisterError::NotVfioDevice => f.write_str("not a vfio-pci device"),
             RegisterError::Vfio(e) => write!(f, "VFIO: {e}"),
             RegisterError::Bar(e) => write!(f, "BAR: {e}"),
+            RegisterError::Msix(o) => write!(f, "{o}"),
+            RegisterError::Config(e) => write!(f, "device: {e}"),
             RegisterError::SourceProcess(e) => write!(f, "source process: {e}"),
             RegisterError::Worker(e) => write!(f, "worker: {e}"),
             RegisterError::Sys(e) => write!(f, "system call failed: {e}"),
@@ -140,6 +166,7 @@ impl std::error::Error for RegisterError {
             RegisterError::Location(e) => Some(e),
             RegisterError::Vfio(e) => Some(e),
             RegisterError::Bar(e) => Some(e),
+            RegisterError::Config(e) => Some(e),
             RegisterError::SourceProcess(e) => Some(e),
             RegisterError::Worker(e) => Some(e),
             RegisterError::Sys(e) => Some(e),

@@ -10,11 +10,13 @@
 //! is the one watched; later duplicates of it are closed once their registration succeeds.
 //!
 //! Files: [`request`] (what a registration asks for), [`backend`] (the backends and the
-//! VFIO policy), [`table`] (the registration table), [`register`], [`unregister`],
-//! [`error`] (the engine's error types).
+//! VFIO policy), [`table`] (the registration table), [`register`], [`msix_guard`] (the
+//! MSI-X rule, from the device's own config space), [`unregister`], [`error`] (the
+//! engine's error types).
 
 pub(crate) mod backend;
 pub mod error;
+mod msix_guard;
 mod register;
 pub(crate) mod request;
 mod table;

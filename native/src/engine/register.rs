@@ -5,6 +5,7 @@
 //! committed, so no error path releases anything by hand.
 
 use super::backend::{self, Backend};
+use super::msix_guard::MsixLayouts;
 use super::request::{Bar, RegisterRequest, SourceProcess};
 use super::table::{answer, EventfdKey, RegInfo, Served, State, WatchedEventfd};
 use super::{Engine, RegisterError, ShardMode, MAX_BATCH};
@@ -106,6 +107,8 @@ struct Batch {
     pending: HashMap<EventfdKey, (usize, usize, RawFd)>,
     /// Descriptors handed over in this batch (the same one twice is `EEXIST`).
     fds: HashSet<RawFd>,
+    /// The MSI-X layouts of the devices this batch writes, read from their config space.
+    msix: MsixLayouts,
 }
 
 impl Engine {
@@ -136,6 +139,7 @@ impl Engine {
             ops: st.no_ops(),
             pending: HashMap::new(),
             fds: HashSet::new(),
+            msix: MsixLayouts::default(),
         };
         let plans: Vec<Plan<'_>> = reqs
             .iter()
@@ -172,6 +176,7 @@ impl Engine {
                 if kernel_served {
                     return Err(RegisterError::Busy);
                 }
+                batch.msix.check(&req.bar, req.offset, req.width)?;
                 (self.bars.acquire(path)?, Backend::UserMmap)
             }
             Bar::Vfio {
@@ -186,6 +191,7 @@ impl Engine {
                     Some(end) if end <= info.size => {}
                     _ => return Err(MmioError::OutOfRange.into()),
                 }
+                batch.msix.check(&req.bar, req.offset, req.width)?;
                 if backend::kernel_first(mode, watched)? {
                     match self.arm_kernel(st, req, device, &info, key) {
                         Ok(id) => {

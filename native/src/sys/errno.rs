@@ -53,6 +53,8 @@ errnos! {
     ELOOP = 40,
     EOVERFLOW = 75,
     EOPNOTSUPP = 95,
+    EADDRINUSE = 98,
+    EADDRNOTAVAIL = 99,
     ESTALE = 116,
     EMEDIUMTYPE = 124,
     EOWNERDEAD = 130,

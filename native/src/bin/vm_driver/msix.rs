@@ -1,5 +1,5 @@
-//! Phase 4: the MSI-X table rule on a device that has one (virtio-rng-pci), and that auto
-//! mode does not route around it.
+//! Phase 4: the MSI-X table rule on a device that has one (virtio-rng-pci): the kernel's
+//! own (table only), and the engine's (table and PBA, on every backend).
 
 use super::device::bind_vfio;
 use super::report::Ctx;
@@ -69,30 +69,30 @@ pub(crate) fn msix_phase(cx: &mut Ctx, addr: &str) -> Result<(), String> {
             .fact("msix", "raw: PBA is not protected", "OK", raw(pba_off, 4));
         ioeventd_kernel_ioeventfd(fd, bar, pba_off, 4, 1, -1);
     }
-    // The engine: auto does not route around the table rule (at 4 bytes, nor at 8, where
-    // the width probe finds the position refused too).
+    // The engine refuses the table and the PBA itself, from the device's config region
+    // (read through the device fd), before any backend or the kernel sees the request.
     let e = cx.engine;
     let reg = |mode: u32, off: u64, w: u32| {
         ioeventd_register_vfio(e, fd, bar, off, w, 1, efd, 0, 0, mode)
     };
-    cx.report.fact(
-        "msix",
-        "engine auto: 4 bytes on the table",
-        "EINVAL",
-        reg(0, table_off, 4),
-    );
-    cx.report.fact(
-        "msix",
-        "engine auto: 8 bytes on the table",
-        "EINVAL",
-        reg(0, table_off, 8),
-    );
-    cx.report.fact(
-        "msix",
-        "engine kernel-only: on the table",
-        "EINVAL",
-        reg(3, table_off + 4, 4),
-    );
+    for (name, mode, off, w) in [
+        ("engine auto: 4 bytes on the table", 0, table_off, 4),
+        ("engine auto: 8 bytes on the table", 0, table_off, 8),
+        ("engine kernel-only: on the table", 3, table_off + 4, 4),
+        ("engine vfio-mmap: on the table", 2, table_end - 4, 4),
+    ] {
+        cx.report
+            .fact("msix", name, "EADDRINUSE", reg(mode, off, w));
+    }
+    if pba & 7 == bar && pba_off >= table_end {
+        for (name, mode) in [
+            ("engine auto: on the PBA", 0),
+            ("engine vfio-mmap: on the PBA", 2),
+        ] {
+            cx.report
+                .fact("msix", name, "EADDRNOTAVAIL", reg(mode, pba_off, 4));
+        }
+    }
     ioeventd_source_close(efd);
     ioeventd_source_close(fd);
     Ok(())

@@ -1,0 +1,123 @@
+// How many bytes of an HTTP/2 session's writes are still held inside this process.
+//
+// Under the pinned Deno 2.9.3, node:http2 completes every write at once, whatever the peer does
+// (denoland/deno#36044): a write callback says nothing about the peer. What does follow the
+// peer is the session's socket: `socket.bytesWritten` counts only the bytes HTTP/2 flow control
+// has let out, so a peer that stops granting window (a gRPC client that does not read: its
+// library stops sending WINDOW_UPDATE) stops it, while the bytes handed to the stream keep
+// growing. Measured with a grpc-js server in Deno 2.9.3 and a paused node:http2 client: 165 663
+// writes of 16 KiB completed in 6 s, `bytesWritten` stayed at 65 720 (the initial window), RSS
+// grew by 2.6 GiB; with a reading client `bytesWritten` followed the bytes handed, to the byte
+// plus framing. Not seen here: a peer that grants a large window and then stops reading its
+// socket — the runtime holds up to that window for it, invisible to JS.
+//
+// The count is per session (one TCP connection), so it is one stream's only while the session
+// carries one watch stream: with several, which of them the peer is not reading cannot be told
+// apart (they are all sent the same events), and `backlog` is null — no signal, as before.
+// Other traffic on the connection counts as progress, so the backlog never goes below zero (a
+// credit is dropped, not kept) and is, if anything, low. When a watch stream ends, what the
+// session still holds for it is forgotten (a reset stream's bytes are never written), so a
+// client that resumes on the same connection starts from zero.
+
+/** What one stream's writer needs to know about its transport. */
+export interface Outbound {
+  /** `bytes` were handed to the transport. */
+  handed(bytes: number): void;
+  /** Bytes handed and not yet written to the socket (≥ 0); null: not known for this stream. */
+  backlog(): number | null;
+  /** The stream ended. */
+  close(): void;
+}
+
+interface CountingSocket {
+  bytesWritten?: number;
+}
+
+/** The socket's count; null once the session has lost its socket (the getter throws then). */
+function bytesWritten(socket: CountingSocket): number | null {
+  try {
+    return typeof socket.bytesWritten === "number" ? socket.bytesWritten : null;
+  } catch {
+    return null;
+  }
+}
+
+class SessionOutbound {
+  #handed = 0;
+  #base: number;
+  streams = 0;
+
+  constructor(private readonly socket: CountingSocket) {
+    this.#base = bytesWritten(socket) ?? 0;
+  }
+
+  handed(bytes: number): void {
+    this.#handed += bytes;
+  }
+
+  backlog(): number {
+    const now = bytesWritten(this.socket);
+    if (now === null) return 0; // the connection is gone, and what it held with it
+    const written = now - this.#base;
+    if (written > this.#handed) {
+      // More left than was handed here (other calls, framing): no credit for later.
+      this.#base += written - this.#handed;
+      return 0;
+    }
+    return this.#handed - written;
+  }
+
+  /** Forgets what is held (a stream ended). */
+  reset(): void {
+    this.#handed = 0;
+    this.#base = bytesWritten(this.socket) ?? this.#base;
+  }
+}
+
+const sessions = new WeakMap<object, SessionOutbound>();
+
+interface CallChain {
+  stream?: { session?: { socket?: CountingSocket } };
+  nextCall?: CallChain;
+}
+
+function streamOf(session: SessionOutbound): Outbound {
+  session.streams++;
+  let open = true;
+  return {
+    handed: (bytes) => session.handed(bytes),
+    backlog: () => (session.streams === 1 ? session.backlog() : null),
+    close: () => {
+      if (!open) return;
+      open = false;
+      session.streams--;
+      session.reset();
+    },
+  };
+}
+
+/**
+ * The outbound count of the HTTP/2 session a grpc-js server call runs on (its interceptor chain
+ * ends at the call holding the http2 stream), or null when the call has none (not over HTTP/2,
+ * or a grpc-js whose internals differ: the caller then has no signal, as before).
+ */
+export function outboundOf(call: unknown): Outbound | null {
+  let link = (call as { call?: CallChain } | null)?.call;
+  for (let depth = 0; link && depth < 16; depth++, link = link.nextCall) {
+    const session = link.stream?.session;
+    let socket: CountingSocket | undefined;
+    try {
+      socket = session?.socket;
+    } catch {
+      return null;
+    }
+    if (!session || !socket || bytesWritten(socket) === null) continue;
+    let out = sessions.get(session);
+    if (!out) {
+      out = new SessionOutbound(socket);
+      sessions.set(session, out);
+    }
+    return streamOf(out);
+  }
+  return null;
+}
