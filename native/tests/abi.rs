@@ -28,7 +28,7 @@ fn cpath(bar: &TempBar) -> CString {
 
 #[test]
 fn version_and_bounds() {
-    assert_eq!(ioeventd_abi_version(), 2);
+    assert_eq!(ioeventd_abi_version(), 3);
     assert_eq!(ioeventd_histogram_bounds(ptr::null_mut(), 0), 19);
     assert_eq!(ioeventd_histogram_bounds(ptr::null_mut(), 3), EFAULT);
     let mut b = [0u64; 25];
