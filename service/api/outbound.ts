@@ -11,10 +11,13 @@
 // plus framing. Not seen here: a peer that grants a large window and then stops reading its
 // socket — the runtime holds up to that window for it, invisible to JS.
 //
-// The count is per session (one TCP connection), so it is one stream's only while the session
-// carries one watch stream: with several, which of them the peer is not reading cannot be told
-// apart (they are all sent the same events), and `backlog` is null — no signal, as before.
-// Other traffic on the connection counts as progress, so the backlog never goes below zero (a
+// The count is per session (one TCP connection). With several watch streams on one session,
+// which of them the peer is not reading cannot be told apart (they are all sent the same
+// events), so each takes the session's whole backlog as its own: all of them are held back
+// while one lags, and the ones whose queue then overflows are cut off (a reading one among
+// them resumes at once and loses nothing; resume revisions are counted the same conservative
+// way, never too late). The agent holds at most the window per session and the bound per
+// stream either way. Other traffic on the connection counts as progress, so the backlog never goes below zero (a
 // credit is dropped, not kept) and is, if anything, low. When a watch stream ends, what the
 // session still holds for it is forgotten (a reset stream's bytes are never written), so a
 // client that resumes on the same connection starts from zero.
@@ -23,8 +26,8 @@
 export interface Outbound {
   /** `bytes` were handed to the transport. */
   handed(bytes: number): void;
-  /** Bytes handed and not yet written to the socket (≥ 0); null: not known for this stream. */
-  backlog(): number | null;
+  /** Bytes handed to the stream's session and not yet written to its socket (≥ 0). */
+  backlog(): number;
   /** The stream ended. */
   close(): void;
 }
@@ -45,7 +48,6 @@ function bytesWritten(socket: CountingSocket): number | null {
 class SessionOutbound {
   #handed = 0;
   #base: number;
-  streams = 0;
 
   constructor(private readonly socket: CountingSocket) {
     this.#base = bytesWritten(socket) ?? 0;
@@ -82,15 +84,13 @@ interface CallChain {
 }
 
 function streamOf(session: SessionOutbound): Outbound {
-  session.streams++;
   let open = true;
   return {
     handed: (bytes) => session.handed(bytes),
-    backlog: () => (session.streams === 1 ? session.backlog() : null),
+    backlog: () => session.backlog(),
     close: () => {
       if (!open) return;
       open = false;
-      session.streams--;
       session.reset();
     },
   };

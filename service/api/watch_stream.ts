@@ -6,9 +6,8 @@
 // revision to resume from (the kubelet and etcd watch convention), and its queue is freed.
 //
 // "Left for the socket": a write's completion, and, where the call's HTTP/2 session shows it
-// (outbound.ts: under Deno 2.9.3 completions come at once whatever the peer does; known while
-// the session carries this one watch), no more than WATCH_SEND_WINDOW bytes handed to the
-// session and not yet written by its socket.
+// (outbound.ts: under Deno 2.9.3 completions come at once whatever the peer does), no more than
+// WATCH_SEND_WINDOW bytes handed to the session and not yet written by its socket.
 import type * as grpc from "@grpc/grpc-js";
 import { type Outbound, outboundOf } from "./outbound.ts";
 import { Rejection } from "../rejection/rejection.ts";
@@ -84,7 +83,7 @@ export class WatchStream {
   #pump(): void {
     if (this.#inFlight || this.#peerTimer !== undefined || this.#closed) return;
     if (this.#queue.length === 0) return;
-    if (this.outbound && (this.#settle(this.outbound) ?? 0) > this.windowBytes) {
+    if (this.outbound && this.#settle(this.outbound) > this.windowBytes) {
       // The peer has not taken what the session holds for it: look again later.
       this.#peerTimer = setTimeout(() => {
         this.#peerTimer = undefined;
@@ -102,10 +101,7 @@ export class WatchStream {
     }
     this.call.write(next.event, () => {
       this.#inFlight = false;
-      if (this.outbound?.backlog() == null) {
-        this.#sentRevision = next.revision;
-        this.#inTransport.length = 0;
-      }
+      if (!this.outbound) this.#sentRevision = next.revision;
       this.#pump();
     });
   }
@@ -114,10 +110,8 @@ export class WatchStream {
    * The session's backlog; the events now known to be out of the socket are sent (counting
    * all of the session's backlog as this stream's, so the resume revision is never too late).
    */
-  #settle(outbound: Outbound): number | null {
+  #settle(outbound: Outbound): number {
     const backlog = outbound.backlog();
-    // Unknown (several watches share the session): completions are all there is.
-    if (backlog === null) return null;
     const out = this.#handed - backlog;
     while (this.#inTransport.length > 0 && this.#inTransport[0].end <= out) {
       this.#sentRevision = this.#inTransport.shift()!.revision;

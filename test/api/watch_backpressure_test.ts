@@ -284,3 +284,96 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "watch: a stalled reader and a reading one on one connection: RSS stays flat, the reading one loses nothing (resuming if cut off)",
+  opts,
+  async () => {
+    const a = await spawnAgent(tempDir());
+    const src = await SourceProcess.start(1);
+    // Two channels to the same address share one connection (grpc-js's subchannel pool).
+    const stalled = new AgentClient(a.address);
+    const reader = new AgentClient(a.address);
+    let stalledError: grpc.ServiceError | null = null;
+    const revisions = new Set<bigint>();
+    let readerCuts = 0;
+    let readerCall: grpc.ClientReadableStream<IoeventfdEvent__Output> | null = null;
+    let lastSeen = 0n;
+    let readerSeen = 0;
+    let coveredTo = 0n;
+    const watchFrom = (since: bigint) => {
+      readerCall = reader.watch(since > 0n ? { sinceRevision: String(since) } : {}, (e) => {
+        readerSeen++;
+        const r = BigInt(e.revision);
+        if (e.type === "ADDED" || e.type === "REMOVED") revisions.add(r);
+        // A snapshot (the history no longer held the revision to resume from) stands for
+        // every change up to its revision.
+        if (e.type === "SNAPSHOT") coveredTo = r;
+        if (r > lastSeen) lastSeen = r;
+      }, (err) => {
+        if (!err) return;
+        assert.equal(decodeStatus(err)?.reason, "WATCH_TOO_SLOW", String(err));
+        readerCuts++;
+        watchFrom(BigInt(decodeStatus(err)!.metadata.resume_revision));
+      });
+    };
+    let stalledSeen = 0;
+    const stalledCall = stalled.watch({}, () => {
+      if (++stalledSeen === 1) stalledCall.pause();
+    }, (e) => (stalledError = e));
+    watchFrom(0n);
+    try {
+      await until(() => stalledSeen === 1 && readerSeen >= 1);
+      const labels = Object.fromEntries(
+        Array.from({ length: 32 }, (_, k) => [`k${k}`, "v".repeat(255)]),
+      );
+      const spec = (k: number) => ({
+        device: GPU,
+        bar: 0,
+        offset: String(0x1000 + 4 * k),
+        width: 4,
+        data: "1",
+        labels,
+        source: { pid: src.pid, fd: src.fds[0] },
+      });
+      const first = lastSeen; // the snapshot's revision
+      const rssBefore = rssOf(a.child.pid);
+      // The changes come from another connection: calls on the watchers' own connection would
+      // count as its progress (outbound.ts).
+      const writer = new AgentClient(a.address, undefined, { "grpc.use_local_subchannel_pool": 1 });
+      for (let r = 0; r < 30; r++) {
+        const made = await Promise.all(
+          Array.from({ length: 50 }, (_, k) => writer.create({ owner: "vm-m", spec: spec(k) })),
+        );
+        await Promise.all(made.map((m) => writer.delete({ id: m.id })));
+      }
+      writer.close();
+      const last = first + 3000n;
+      await until(() => lastSeen >= last, 60_000);
+      const grownMiB = (rssOf(a.child.pid) - rssBefore) / (1 << 20);
+      console.log(
+        `agent RSS +${
+          grownMiB.toFixed(0)
+        } MiB; reader cut off ${readerCuts}×, snapshot to ${coveredTo}`,
+      );
+      assert.ok(grownMiB < 150, `the agent's RSS grew by ${grownMiB.toFixed(0)} MiB`);
+      const missing = [];
+      for (let r = first + 1n; r <= last; r++) {
+        if (!revisions.has(r) && r > coveredTo) missing.push(r);
+      }
+      assert.deepEqual(missing.slice(0, 5), [], `the reading one missed ${missing.length}`);
+      stalledCall.resume();
+      await until(() => stalledError !== null, 30_000);
+      assert.equal(decodeStatus(stalledError!)!.reason, "WATCH_TOO_SLOW");
+    } finally {
+      stalledCall.cancel();
+      (readerCall as grpc.ClientReadableStream<IoeventfdEvent__Output> | null)?.cancel();
+      stalled.close();
+      reader.close();
+      await src.kill();
+      a.kill("SIGTERM");
+      await a.exited;
+      a.client.close();
+    }
+  },
+);
