@@ -17,8 +17,11 @@
 // while one lags, and the ones whose queue then overflows are cut off (a reading one among
 // them resumes at once and loses nothing; resume revisions are counted the same conservative
 // way, never too late). The agent holds at most the window per session and the bound per
-// stream either way. Other traffic on the connection counts as progress, so the backlog never goes below zero (a
-// credit is dropped, not kept) and is, if anything, low. When a watch stream ends, what the
+// stream either way. The other calls' bytes on the session (unary responses) are counted as
+// handed too, by wrapping the writes of every stream the session opens after its first watch,
+// so their leaving the socket is not taken for the watch's progress; what is still not counted
+// (frame and header bytes, calls opened before) only ever reads as progress: the backlog never
+// goes below zero (a credit is dropped, not kept) and is, if anything, low. When a watch stream ends, what the
 // session still holds for it is forgotten (a reset stream's bytes are never written), so a
 // client that resumes on the same connection starts from zero.
 
@@ -45,12 +48,34 @@ function bytesWritten(socket: CountingSocket): number | null {
   }
 }
 
+/** Marks the http2 stream of a watch: it counts what it hands itself (WatchStream). */
+const WATCH = Symbol("ioeventd.watch");
+
+interface WritableStream {
+  write: (chunk: { length?: number }, ...rest: unknown[]) => boolean;
+  [WATCH]?: true;
+}
+
+interface StreamingSession {
+  on?: (event: "stream", listener: (stream: WritableStream) => void) => unknown;
+}
+
 class SessionOutbound {
   #handed = 0;
   #base: number;
 
-  constructor(private readonly socket: CountingSocket) {
+  constructor(private readonly socket: CountingSocket, session: StreamingSession) {
     this.#base = bytesWritten(socket) ?? 0;
+    // The other calls of the session (unary responses) count as handed too, so that their
+    // bytes leaving the socket are not taken for the watch's progress.
+    session.on?.("stream", (stream) => {
+      const write = stream.write;
+      if (typeof write !== "function") return;
+      stream.write = (chunk, ...rest) => {
+        if (!stream[WATCH]) this.handed(chunk?.length ?? 0);
+        return write.call(stream, chunk, ...rest);
+      };
+    });
   }
 
   handed(bytes: number): void {
@@ -79,7 +104,7 @@ class SessionOutbound {
 const sessions = new WeakMap<object, SessionOutbound>();
 
 interface CallChain {
-  stream?: { session?: { socket?: CountingSocket } };
+  stream?: Partial<WritableStream> & { session?: StreamingSession & { socket?: CountingSocket } };
   nextCall?: CallChain;
 }
 
@@ -114,9 +139,10 @@ export function outboundOf(call: unknown): Outbound | null {
     if (!session || !socket || bytesWritten(socket) === null) continue;
     let out = sessions.get(session);
     if (!out) {
-      out = new SessionOutbound(socket);
+      out = new SessionOutbound(socket, session);
       sessions.set(session, out);
     }
+    if (link.stream) link.stream[WATCH] = true;
     return streamOf(out);
   }
   return null;
