@@ -76,11 +76,11 @@ export interface AgentProcess {
 
 /**
  * The environment every launcher gives the agent (deno.json's start task, the systemd unit, the
- * container image; test/deploy/runtime_env_test.ts holds them to it): a 1 MiB young
- * generation and 2 malloc arenas, for the RSS measured in the README's Benchmarks.
+ * container image; test/deploy/runtime_env_test.ts holds them to it): a 2 MiB semi-space
+ * (young generation) and 2 malloc arenas, for the RSS measured in the README's Benchmarks.
  */
 export const AGENT_RUNTIME_ENV = {
-  DENO_V8_FLAGS: "--max-semi-space-size=1",
+  DENO_V8_FLAGS: "--max-semi-space-size=2",
   MALLOC_ARENA_MAX: "2",
 };
 
