@@ -116,7 +116,9 @@ export async function controlPlane(quick: boolean): Promise<Record<string, unkno
     out.rss_mib_empty = rssMiB(pid);
     out.info_c1 = await infos(SMALL, 1);
     out.info_c16 = await infos(4 * SMALL, 16);
-    // From empty: one client, then 16 to N, with the agent's CPU time per create.
+    // From empty (after a warm-up of the JIT: 200 creates): one client, then 16 to N, with the
+    // agent's CPU time per create.
+    await creates(200, 1);
     out.creates_c1 = await creates(SMALL, 1);
     const cpu0 = cpuMs(pid);
     const from = next;
@@ -208,7 +210,11 @@ export function controlPlaneTable(cp: Record<string, unknown>): string[][] {
       `${r(`creates_to_${N}_c16`).p50_ms} / ${r(`creates_to_${N}_c16`).p99_ms} ms`,
       "p99 ≤ 5 ms",
     ],
-    ["creates/s, 1 client (from empty)", String(r("creates_c1").per_sec), "≥ 2000"],
+    [
+      "creates/s, 1 client (from empty; at N)",
+      `${r("creates_c1").per_sec}; ${r(`creates_at_${N}_c1`).per_sec}`,
+      "≥ 2000",
+    ],
     [`${N} creates from 16 clients`, `${r(`creates_to_${N}_c16`).seconds} s`, "≤ 2 s"],
     [
       `RSS empty / at ${N} one by one / via reconcile`,
