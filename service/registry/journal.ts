@@ -21,9 +21,10 @@
 // The files are the agent's alone: journal, -wal, -shm and marker are 0600 whatever the
 // state directory's mode (owners and labels are in them).
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { type Backend, BACKENDS } from "./data_plane.ts";
+import { connect, migrate, privateFile, rollback, SCHEMA, walInode } from "./journal_file.ts";
 import {
   type Found,
   inspect,
@@ -85,39 +86,11 @@ interface Row {
   backend: string | null;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS ioeventfds (
-  id TEXT PRIMARY KEY,
-  owner TEXT NOT NULL,
-  request_id TEXT NOT NULL,
-  device TEXT NOT NULL,
-  bar INTEGER NOT NULL,
-  offset TEXT NOT NULL,
-  width INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  labels TEXT NOT NULL,
-  pid INTEGER NOT NULL,
-  fd INTEGER NOT NULL,
-  start_time TEXT NOT NULL,
-  eventfd_id TEXT NOT NULL,
-  created_at_ms INTEGER NOT NULL,
-  vfio_pid INTEGER,
-  vfio_fd INTEGER,
-  vfio_start_time TEXT,
-  backend TEXT
-);`;
-
 /**
  * Columns added after the first schema, each with the ALTER TABLE that brings an older
  * journal up to date. All nullable: an old row has no VFIO device, which is what NULL says.
  * Added in order, once (guarded by PRAGMA table_info), in one transaction at open.
  */
-const ADDED_COLUMNS: readonly { name: string; ddl: string }[] = [
-  { name: "vfio_pid", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_pid INTEGER" },
-  { name: "vfio_fd", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_fd INTEGER" },
-  { name: "vfio_start_time", ddl: "ALTER TABLE ioeventfds ADD COLUMN vfio_start_time TEXT" },
-  { name: "backend", ddl: "ALTER TABLE ioeventfds ADD COLUMN backend TEXT" },
-];
 
 /** A journaled backend; a row from before the column existed says nothing, and reads as user-mmap. */
 function backendOf(value: string | null): Backend {
@@ -125,7 +98,6 @@ function backendOf(value: string | null): Backend {
 }
 
 /** The journal's own bookkeeping, written in the same transaction as the changes. */
-const META_SCHEMA = `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`;
 
 /**
  * A short, bounded name for why SQLite failed (a metric label): SQLite's message for the
@@ -140,60 +112,6 @@ export function journalFailureCause(err: unknown): string {
   if (/unable to open/i.test(text)) return "cannot_open";
   if (/locked|busy/i.test(text)) return "busy";
   return "other";
-}
-
-/**
- * A connection with the journal's settings. Exclusive, before the first access: the WAL index
- * lives in the agent's memory, not in a -shm file, so a journal opens on a full disk (SQLite
- * cannot create and map a -shm there), and no second agent can open the same journal meanwhile.
- */
-function connect(path: string): DatabaseSync {
-  const db = new DatabaseSync(path);
-  db.exec("PRAGMA locking_mode = EXCLUSIVE");
-  db.exec("PRAGMA busy_timeout = 5000");
-  db.exec("PRAGMA synchronous = FULL");
-  return db;
-}
-
-/** The WAL file's inode, or null when there is none at `path`. */
-function walInode(path: string): number | null {
-  const st = statSync(path, { throwIfNoEntry: false });
-  return st ? st.ino : null;
-}
-
-/** Creates `path` 0600 if absent (never truncating it) and makes it 0600 if present. */
-function privateFile(path: string, create: boolean): void {
-  if (create) closeSync(openSync(path, "a", 0o600));
-  if (existsSync(path)) chmodSync(path, 0o600);
-}
-
-/** Brings a journal written by an older agent up to the current schema (idempotent). */
-function migrate(db: DatabaseSync): void {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    const have = new Set(
-      (db.prepare("PRAGMA table_info(ioeventfds)").all() as { name: string }[]).map((c) => c.name),
-    );
-    for (const column of ADDED_COLUMNS) {
-      if (!have.has(column.name)) db.exec(column.ddl);
-    }
-    db.exec(META_SCHEMA);
-    db.exec("COMMIT");
-  } catch (err) {
-    rollback(db);
-    throw err;
-  }
-}
-
-/**
- * Ends a failed transaction, if SQLite has not already (a failed COMMIT rolls back by
- * itself): the caller rethrows the original error, never "cannot rollback".
- */
-function rollback(db: DatabaseSync): void {
-  if (!db.isTransaction) return;
-  try {
-    db.exec("ROLLBACK");
-  } catch { /* the original error is what matters */ }
 }
 
 /** How long commits must pause before the WAL is checkpointed into the main file. */
