@@ -31,31 +31,19 @@ export class Arming {
     source: AcquiredSource,
     vfio: AcquiredVfio | null,
   ): RegistrationRequest | VfioRegistrationRequest {
-    if (vfio !== null) {
-      return {
-        vfioFd: vfio.fd,
-        bar: spec.bar,
-        offset: spec.offset,
-        width: spec.width,
-        data: spec.data,
-        fd: source.fd,
-        // A handed-over source: the sender (acquire set spec.source.pid to it).
-        pid: spec.source.pid,
-        pidStart: source.startTime,
-        mode: "auto",
-      };
-    }
-    const bar = this.devices.get(spec.device)?.bars[spec.bar];
-    if (!bar?.resourcePath) throw new Rejection("ENGINE_FAILURE", "BAR has no resource file");
-    return {
-      barPath: bar.resourcePath,
+    const write = {
       offset: spec.offset,
       width: spec.width,
       data: spec.data,
       fd: source.fd,
+      // A handed-over source: the sender (acquire set spec.source.pid to it).
       pid: spec.source.pid,
       pidStart: source.startTime,
     };
+    if (vfio !== null) return { vfioFd: vfio.fd, bar: spec.bar, mode: "auto", ...write };
+    const bar = this.devices.get(spec.device)?.bars[spec.bar];
+    if (!bar?.resourcePath) throw new Rejection("ENGINE_FAILURE", "BAR has no resource file");
+    return { barPath: bar.resourcePath, ...write };
   }
 
   /**
