@@ -18,6 +18,7 @@ pub mod mmio;
 pub mod monitor;
 pub mod msix;
 pub mod process_stats;
+pub mod procfs;
 mod slot_token;
 pub mod source;
 pub mod stats;

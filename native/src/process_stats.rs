@@ -33,7 +33,7 @@ fn open_fds() -> Option<u64> {
 }
 
 fn max_fds() -> Option<u64> {
-    let limits = fs::read_to_string("/proc/self/limits").ok()?;
+    let limits = crate::procfs::read("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line["Max open files".len()..]
         .split_whitespace()
@@ -43,14 +43,14 @@ fn max_fds() -> Option<u64> {
 }
 
 fn boot_time() -> Option<u64> {
-    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let stat = crate::procfs::read("/proc/stat").ok()?;
     stat.lines()
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
 }
 
 /// Reads them all now.
 pub fn read() -> ProcessStats {
-    let stat = fs::read_to_string("/proc/self/stat").ok();
+    let stat = crate::procfs::read("/proc/self/stat").ok();
     let field = |n| stat.as_deref().and_then(|s| stat_field(s, n));
     ProcessStats {
         open_fds: open_fds(),

@@ -110,8 +110,8 @@ pub struct Acquired {
 /// Start time of `pid` (field 22 of `/proc/<pid>/stat`); [`SourceError::ProcessGone`]
 /// when it cannot be read.
 pub fn process_start(pid: i32) -> Result<u64, SourceError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|_| SourceError::ProcessGone)?;
+    let stat =
+        crate::procfs::read(format!("/proc/{pid}/stat")).map_err(|_| SourceError::ProcessGone)?;
     parse_start_time(&stat).ok_or(SourceError::ProcessGone)
 }
 
@@ -168,7 +168,7 @@ pub(crate) fn eventfd_fdinfo(fd: RawFd) -> Option<Option<u64>> {
 /// The kernel's id of the local eventfd `fd` (`eventfd-id:` in `/proc/self/fdinfo/<fd>`),
 /// unique among live eventfds; `None` on a kernel without that line.
 pub(crate) fn eventfd_id(fd: RawFd) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+    crate::procfs::read(format!("/proc/self/fdinfo/{fd}"))
         .ok()
         .and_then(|info| {
             info.lines()

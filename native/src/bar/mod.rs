@@ -124,7 +124,7 @@ fn file_device_key(canonical: &Path) -> Vec<u8> {
 /// open; group-opened devices all read `anon_inode:[vfio-device]` and so share one key).
 fn vfio_device_key(device: RawFd) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
-    let syspath = std::fs::read_to_string(format!("/proc/self/fdinfo/{device}"))
+    let syspath = crate::procfs::read(format!("/proc/self/fdinfo/{device}"))
         .ok()
         .and_then(|info| {
             info.lines()

@@ -27,10 +27,10 @@ pub fn facts(pid: i32) -> Result<ProcessFacts, SourceError> {
     if pid <= 0 {
         return Err(SourceError::ProcessGone);
     }
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|_| SourceError::ProcessGone)?;
+    let status =
+        crate::procfs::read(format!("/proc/{pid}/status")).map_err(|_| SourceError::ProcessGone)?;
     let start = source::process_start(pid)?;
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let cgroup = crate::procfs::read(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     parse(&status, &cgroup, start).ok_or(SourceError::ProcessGone)
 }
 
@@ -62,7 +62,7 @@ fn parse(status: &str, cgroup: &str, start: u64) -> Option<ProcessFacts> {
 /// `client_port` to `server_port`, or `None` (not loopback, not found).
 pub fn loopback_tcp_uid(client_port: u16, server_port: u16) -> Option<u32> {
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|path| {
-        let text = std::fs::read_to_string(path).ok()?;
+        let text = crate::procfs::read(path).ok()?;
         find_tcp_uid(&text, client_port, server_port)
     })
 }
