@@ -20,6 +20,7 @@ pub mod process_stats;
 mod slot_token;
 pub mod source;
 pub mod stats;
+pub mod succession;
 pub mod sys;
 #[cfg(test)]
 mod test_support;
