@@ -13,6 +13,7 @@ import {
   journalPath,
   REAL_SYSFS,
   simulatedSysfsRoot,
+  upgradeSocketPath,
 } from "./config.ts";
 import { Inventory, type InventoryChange, isEmptyChange } from "./devices/inventory.ts";
 import { DevicePolicy } from "./devices/policy.ts";
@@ -26,6 +27,17 @@ import { Journal } from "./registry/journal.ts";
 import { type JournalHealth, Registry, type ReplayReport } from "./registry/registry.ts";
 import { NO_HANDOVER } from "./registry/handover_port.ts";
 import { WIDTHS } from "./registry/validation.ts";
+import {
+  adoptKernel,
+  closeReceived,
+  leaveKernelEntries,
+  registrationFds,
+  sdNotify,
+} from "./native/succession.ts";
+import { type PassedRegistration, UpgradeListener } from "./upgrade/predecessor.ts";
+import type { ReleaseReport } from "./upgrade/protocol.ts";
+import { Inheritance } from "./upgrade/successor.ts";
+import { bindAddress, PublishedSockets, unixPath } from "./upgrade/unix_listeners.ts";
 import { registerSecurityMetrics } from "./security/metrics.ts";
 import { registryLookup, type ReloadReport, Security } from "./security/security.ts";
 import { startTracing, type Tracing } from "./tracing/setup.ts";
@@ -35,8 +47,9 @@ import { API_VERSIONS, buildRevision, VERSION } from "./version.ts";
 const UNIX_PATH_MAX = 108;
 
 function prepareUnixSocket(address: string): void {
-  const path = address.replace(/^unix:(\/\/)?/, "");
-  if (Buffer.byteLength(path) >= UNIX_PATH_MAX) {
+  const path = unixPath(address);
+  // The private name it is bound under (<path>.<pid>, unix_listeners.ts) must fit too.
+  if (Buffer.byteLength(unixPath(bindAddress(address))) >= UNIX_PATH_MAX) {
     throw new Error(`socket path ${path} is longer than ${UNIX_PATH_MAX - 1} bytes`);
   }
   // A directory the agent creates is its own: only its user may reach it. One it was given
@@ -46,7 +59,12 @@ function prepareUnixSocket(address: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     Deno.chmodSync(dir, 0o700); // the umask may have taken bits off; never added any
   }
-  if (existsSync(path) && lstatSync(path).isSocket()) rmSync(path); // stale, from a crash
+  // A socket left there (a crash, or a predecessor's) is replaced by a rename, not removed.
+  const bound = unixPath(bindAddress(address));
+  if (existsSync(bound) && lstatSync(bound).isSocket()) rmSync(bound);
+  if (existsSync(path) && !lstatSync(path).isSocket()) {
+    throw new Error(`listener path ${path} exists and is not a socket`);
+  }
 }
 
 function machineId(): string {
@@ -73,6 +91,16 @@ export class Agent {
   handover: NativeHandover | null = null;
   #handoverTimer: ReturnType<typeof setInterval> | null = null;
   #handoverPort: { current: NativeHandover | null } = { current: null };
+  /** Where this agent listens for its successor (null until serving). */
+  #upgrade: UpgradeListener | null = null;
+  readonly #published = new PublishedSockets();
+  /** Resolves once this agent handed over to a successor: it must then stop and exit. */
+  readonly handedOver: Promise<void>;
+  #resolveHandedOver: () => void = () => {};
+  /** Set once handed over: the successor writes the journal and serves the data plane. */
+  #released = false;
+  /** What the predecessor reported when this agent took over from it (null: plain start). */
+  tookOver: (ReleaseReport & { predecessorRevision: bigint }) | null = null;
 
   private constructor(
     readonly config: AgentConfig,
@@ -85,7 +113,9 @@ export class Agent {
     readonly metrics: AgentMetrics,
     readonly tracing: Tracing | null,
     readonly security: Security,
-  ) {}
+  ) {
+    this.handedOver = new Promise((resolve) => (this.#resolveHandedOver = resolve));
+  }
 
   /** Replay done, the API serving and the journal taking commits: what /readyz reports. */
   get ready(): boolean {
@@ -120,9 +150,18 @@ export class Agent {
       log,
     });
     await inventory.scan();
+    // An agent already running on this state directory hands over to this one: it freezes
+    // its mutations first, so that the journal has one writer at a time.
+    const inheritance = await Inheritance.takeOver(upgradeSocketPath(config), config.takeOver, log);
     // First: a damaged or missing journal refuses the start (JournalDamaged) before the
     // engine or a port is opened.
-    const journal = Journal.open(journalPath(config));
+    let journal: Journal;
+    try {
+      journal = Journal.open(journalPath(config));
+    } catch (err) {
+      inheritance?.close(); // the predecessor resumes
+      throw err;
+    }
 
     const engine = NativeEngine.open({
       workers: config.workers,
@@ -161,6 +200,9 @@ export class Agent {
         },
         consume: (handle) => intake.current?.consume(handle),
         received: () => intake.current?.received() ?? [],
+        takingOver: inheritance !== null,
+        inherited: (id) => inheritance?.take(id) ?? null,
+        adoptKernel: (request) => ({ id: adoptKernel(engine.handle, request), backend: "kernel" }),
       },
     );
     const security = new Security(
@@ -184,7 +226,8 @@ export class Agent {
       agentInfo: () => agent!.info(),
       rescan: async () => agent!.#devicesChanged(await inventory.scan()),
     }, {
-      listen: config.listen,
+      // Unix listeners bound under a private name, then renamed over their path.
+      listen: config.listen.map(bindAddress),
       reflection: config.reflection,
       // Security last (innermost): metrics and traces see the calls it refuses.
       interceptors: [
@@ -209,15 +252,21 @@ export class Agent {
     );
     metrics.bind(agent);
     // Probes answer during a long replay: alive, not ready.
-    if (config.metricsListen) {
+    const startMetrics = (deferrable: boolean): boolean => {
+      if (!config.metricsListen) return true;
       try {
-        agent.metricsHttp = MetricsHttpServer.start(config.metricsListen, {
+        agent!.metricsHttp = MetricsHttpServer.start(config.metricsListen, {
           metrics: () => metrics.scrape(),
           contentType: metrics.contentType,
           ready: () => agent!.ready,
           notReady: () => agent!.notReady,
         });
+        return true;
       } catch (err) {
+        // The predecessor holds the port and SO_REUSEPORT is not available (no
+        // --unstable-net): bound once it has released it.
+        if (deferrable && err instanceof Deno.errors.AddrInUse) return false;
+        inheritance?.close();
         // Deno says "Address already in use (os error 98)" and not which address.
         const why = err instanceof Deno.errors.AddrInUse
           ? "address already in use (another process listens there)"
@@ -226,15 +275,25 @@ export class Agent {
           : String(err);
         throw new Error(`metrics listener ${config.metricsListen}: ${why}`, { cause: err });
       }
-    }
+    };
+    const metricsBound = startMetrics(inheritance !== null);
 
-    // Re-arm before serving: a caller never sees a half-recovered agent.
-    agent.replay = registry.replay();
+    // Re-arm before serving: a caller never sees a half-recovered agent. Taking over, the
+    // predecessor still writes meanwhile: each wake-up's count is read by exactly one of
+    // the two (a non-blocking read; a worker writes only when it read a count).
+    try {
+      agent.replay = registry.replay();
+    } catch (err) {
+      inheritance?.close();
+      throw err;
+    }
     agent.rearmMs = performance.now() - t0;
     await metrics.track();
     const replayed = agent.replay;
     log.log("info", "journal replayed", {
       rearmed: replayed.rearmed,
+      adopted: replayed.adopted,
+      taking_over: inheritance !== null,
       orphaned: replayed.orphaned.length,
       dropped: replayed.dropped,
       replay_ms: Math.round(replayed.durationMs),
@@ -266,14 +325,41 @@ export class Agent {
     await server.start();
     for (const address of config.listen) {
       // Only the agent's user may connect, whatever the directory's mode.
-      if (address.startsWith("unix:")) Deno.chmodSync(address.replace(/^unix:(\/\/)?/, ""), 0o600);
+      if (address.startsWith("unix:")) Deno.chmodSync(unixPath(bindAddress(address)), 0o600);
     }
+    // From the rename on, new connections reach this agent (a predecessor's stay with it).
+    agent.#published.publish(config.listen);
+    server.bound.splice(
+      0,
+      server.bound.length,
+      ...server.bound.map((b, i) => config.listen[i].startsWith("unix:") ? config.listen[i] : b),
+    );
     agent.#onHangup = () => void agent!.reload();
     Deno.addSignalListener("SIGHUP", agent.#onHangup);
     server.setServing(true);
     agent.serving = true;
     agent.#watchEngine();
     inventory.startPeriodic(config.rescanIntervalMs, (change) => agent!.#devicesChanged(change));
+    if (inheritance !== null) {
+      // Armed and serving: only now does the predecessor stop writing.
+      const released = await inheritance.armed();
+      agent.tookOver = { ...released, predecessorRevision: inheritance.revision };
+      if (!metricsBound) void agent.#bindMetricsAfterPredecessor(() => startMetrics(true));
+      log.log("info", "took over: the predecessor writes no more", {
+        predecessor_triggers: String(released.triggers),
+        predecessor_signals: String(released.signals),
+        kernel_entries_adopted: agent.replay.adopted,
+        rearm_ms: Math.round(agent.rearmMs),
+      });
+    }
+    agent.#upgrade = UpgradeListener.open(upgradeSocketPath(config), agent.#predecessorHost(), log);
+    // systemd (Type=notify): ready only now, every journaled ioeventfd armed. A successor
+    // is the service's main process from here on.
+    try {
+      sdNotify(inheritance !== null ? `MAINPID=${Deno.pid}\nREADY=1` : "READY=1");
+    } catch (err) {
+      log.log("warn", "sd_notify failed", { error: String(err) });
+    }
     log.log("info", "ioeventd serving", {
       version: VERSION,
       listen: server.bound,
@@ -331,6 +417,69 @@ export class Agent {
     }, 100);
   }
 
+  /** Binds the metrics port once the predecessor has let it go (it drains, then exits). */
+  async #bindMetricsAfterPredecessor(bind: () => boolean): Promise<void> {
+    const deadline = Date.now() + this.config.shutdownGraceMs + 5_000;
+    while (!bind()) {
+      if (Date.now() > deadline) {
+        this.log.log("error", "metrics port still held by the predecessor; metrics off", {
+          listen: this.config.metricsListen,
+        });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** What the hand-over to a successor needs of this agent (service/upgrade/predecessor.ts). */
+  #predecessorHost() {
+    return {
+      freeze: async () => {
+        this.registry.stopAccepting();
+        await this.registry.settled();
+        // Every commit is on disk; the journal is locked exclusively while open, so the
+        // successor can open it only once this agent has closed it: one writer at a time.
+        this.journal.close();
+        return this.registry.revision;
+      },
+      resume: () => {
+        this.journal.reopen();
+        this.registry.resumeAccepting();
+      },
+      toPass: (): PassedRegistration[] =>
+        this.registry.all()
+          .filter((r) =>
+            r.nativeId !== null &&
+            (r.spec.source.fd === -1 || r.backend === "kernel" || r.spec.vfioDevice?.fd === -1)
+          )
+          .map((r) => ({ id: r.id, fds: () => registrationFds(this.engine.handle, r.nativeId!) })),
+      release: (): ReleaseReport => this.#release(),
+      handedOver: () => this.#resolveHandedOver(),
+      closeFd: closeReceived,
+    };
+  }
+
+  /**
+   * The successor is armed: stop writing. Worker-served registrations are disarmed (a
+   * barrier each: no write after), kernel entries stay assigned (the successor adopted
+   * them). Their counters, summed, are what this agent wrote.
+   */
+  #release(): ReleaseReport {
+    const kernelEntriesLeft = leaveKernelEntries(this.engine.handle);
+    const ids = this.registry.all()
+      .filter((r) => r.nativeId !== null && r.backend !== "kernel")
+      .map((r) => r.nativeId!);
+    let triggers = 0n;
+    let signals = 0n;
+    for (const outcome of this.engine.unregisterMany(ids)) {
+      if (!outcome.ok) continue; // gone already (its source exited)
+      triggers += outcome.final.triggers;
+      signals += outcome.final.signals;
+    }
+    this.#released = true;
+    return { triggers, signals, kernelEntriesLeft };
+  }
+
   /** SIGHUP: certificates, policy and the audit file are read again (security.ts). */
   reload(): ReloadReport {
     return this.security.reload();
@@ -371,19 +520,25 @@ export class Agent {
     };
   }
 
-  /** Graceful stop: refuse mutations, finish in-flight calls, close the journal. */
+  /**
+   * Graceful stop: refuse mutations, finish in-flight calls, close the journal. After a
+   * hand-over the journal is the successor's: nothing more is written to it.
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.serving = false;
       if (this.#onHangup) Deno.removeSignalListener("SIGHUP", this.#onHangup);
       this.registry.stopAccepting();
+      await this.#upgrade?.close();
       if (this.#handoverTimer !== null) clearInterval(this.#handoverTimer);
       this.inventory.stop();
+      // The paths stay while a successor's sockets are there (renamed over ours).
+      this.#published.unpublish();
       await this.server.stop(this.config.shutdownGraceMs);
       await this.tracing?.shutdown();
       await this.metricsHttp?.close();
       this.metrics.stop();
-      await this.registry.closeJournal(); // the last group commit is on disk
+      if (!this.#released) await this.registry.closeJournal(); // the last group commit is on disk
       this.journal.close();
       this.security.close();
       // The eventfds stay open in their owners: the kernel keeps counting signals until the
@@ -393,7 +548,11 @@ export class Agent {
       this.handover?.close();
       this.#handoverPort.current = null;
       await this.#eventsDone;
-      this.log.log("info", "ioeventd stopped", {});
+      this.log.log(
+        "info",
+        this.#released ? "ioeventd stopped (handed over)" : "ioeventd stopped",
+        {},
+      );
     })();
     return this.#stopping;
   }

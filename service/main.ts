@@ -50,3 +50,8 @@ try {
   Deno.exit(1);
 }
 if (stopRequested) await stop();
+// Handed over to a successor (README "Upgrades"): drain the calls in flight and leave.
+void agent.handedOver.then(() => {
+  log.log("info", "stopping", { reason: "handed over to a successor" });
+  return stop();
+});

@@ -171,6 +171,11 @@ export class NativeEngine implements DataPlane {
     return this.#closed;
   }
 
+  /** The plugin's handle of this engine (the hand-over calls, service/native/succession.ts). */
+  get handle(): bigint {
+    return this.#handle;
+  }
+
   acquireSource(pid: number, fd: number, expect?: SourceIdentity): AcquiredSource {
     const w = LAYOUT.source;
     const out = new BigUint64Array(w.len);

@@ -9,12 +9,18 @@ import type {
   AcquiredSource,
   ArmedRegistration,
   DataPlane,
+  RegisterOutcome,
+  RegistrationRequest,
   RegistrationStats,
+  VfioRegistrationRequest,
 } from "./data_plane.ts";
 import { rejectionOf } from "./data_plane_refusals.ts";
 import type { Registration } from "./registration.ts";
 import type { AcquiredVfio, Sources } from "./sources.ts";
 import type { Spec } from "./validation.ts";
+
+/** Records per registerMany call at most (the plugin's bound). */
+const MAX_BATCH = 65_536;
 
 export class Arming {
   constructor(
@@ -33,36 +39,65 @@ export class Arming {
     vfio: AcquiredVfio | null,
     at: string,
   ): ArmedRegistration {
+    const request = this.request(spec, source, vfio);
     try {
-      if (vfio !== null) {
-        return this.plane.registerVfio({
-          vfioFd: vfio.fd,
-          bar: spec.bar,
-          offset: spec.offset,
-          width: spec.width,
-          data: spec.data,
-          fd: source.fd,
-          // A handed-over source: the sender (acquire set spec.source.pid to it).
-          pid: spec.source.pid,
-          pidStart: source.startTime,
-          mode: "auto",
-        });
-      }
-      const bar = this.devices.get(spec.device)?.bars[spec.bar];
-      if (!bar?.resourcePath) throw new Rejection("ENGINE_FAILURE", "BAR has no resource file");
-      return this.plane.register({
-        barPath: bar.resourcePath,
+      return "vfioFd" in request ? this.plane.registerVfio(request) : this.plane.register(request);
+    } catch (err) {
+      throw this.refusal(err, vfio !== null, at);
+    }
+  }
+
+  /**
+   * What the data plane is asked to arm for `spec` (a VFIO device: the kernel first, "auto";
+   * else the device's sysfs resourceN file). ENGINE_FAILURE when the BAR has no file.
+   */
+  request(
+    spec: Spec,
+    source: AcquiredSource,
+    vfio: AcquiredVfio | null,
+  ): RegistrationRequest | VfioRegistrationRequest {
+    if (vfio !== null) {
+      return {
+        vfioFd: vfio.fd,
+        bar: spec.bar,
         offset: spec.offset,
         width: spec.width,
         data: spec.data,
         fd: source.fd,
+        // A handed-over source: the sender (acquire set spec.source.pid to it).
         pid: spec.source.pid,
         pidStart: source.startTime,
-      });
-    } catch (err) {
-      if (err instanceof Rejection) throw err;
-      throw rejectionOf(vfio !== null ? "arm-vfio" : "arm", err, at, `${at}source`);
+        mode: "auto",
+      };
     }
+    const bar = this.devices.get(spec.device)?.bars[spec.bar];
+    if (!bar?.resourcePath) throw new Rejection("ENGINE_FAILURE", "BAR has no resource file");
+    return {
+      barPath: bar.resourcePath,
+      offset: spec.offset,
+      width: spec.width,
+      data: spec.data,
+      fd: source.fd,
+      pid: spec.source.pid,
+      pidStart: source.startTime,
+    };
+  }
+
+  /** Arms many requests with one control operation per worker (replay): in order. */
+  armMany(
+    requests: readonly (RegistrationRequest | VfioRegistrationRequest)[],
+  ): RegisterOutcome[] {
+    const out: RegisterOutcome[] = [];
+    for (let i = 0; i < requests.length; i += MAX_BATCH) {
+      out.push(...this.plane.registerMany(requests.slice(i, i + MAX_BATCH)));
+    }
+    return out;
+  }
+
+  /** The rejection of a data-plane refusal to arm (`vfio`: on a VFIO device). */
+  refusal(err: unknown, vfio: boolean, at: string): Rejection {
+    if (err instanceof Rejection) return err;
+    return rejectionOf(vfio ? "arm-vfio" : "arm", err, at, `${at}source`);
   }
 
   /**

@@ -353,4 +353,19 @@ export class Journal {
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }
+
+  /**
+   * Opens the journal again after `close` (a hand-over to a successor that did not happen:
+   * service/upgrade/), with the same checks as `open`.
+   */
+  reopen(): void {
+    if (this.#db.isOpen) return;
+    const j = Journal.open(this.path);
+    this.#db = j.#db;
+    this.#insert = j.#insert;
+    this.#delete = j.#delete;
+    this.#setMeta = j.#setMeta;
+    this.#count = j.#count;
+    this.#found = j.#found;
+  }
 }

@@ -140,6 +140,12 @@ pub extern "C" fn ioeventd_adopt_kernel(
     })())
 }
 
+/// sd_notify(3): `state` to `$NOTIFY_SOCKET`; 1 sent, 0 no such socket configured.
+#[no_mangle]
+pub extern "C" fn ioeventd_sd_notify(state: *const u8) -> i32 {
+    ret_i32((|| Ok(i32::from(succession::notify::notify(utf8(state)?)?)))())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@
 //! them, each with up to [`sys::MAX_FDS`] descriptors as one `SCM_RIGHTS` message, because
 //! Deno cannot pass descriptors.
 
+pub mod notify;
+
 use crate::sys::{self, Errno};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;

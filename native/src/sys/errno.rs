@@ -53,6 +53,7 @@ errnos! {
     ELOOP = 40,
     EOVERFLOW = 75,
     EOPNOTSUPP = 95,
+    ECONNREFUSED = 111,
     ESTALE = 116,
     EMEDIUMTYPE = 124,
     EOWNERDEAD = 130,

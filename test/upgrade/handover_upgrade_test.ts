@@ -1,0 +1,120 @@
+// A successor agent takes over from a running one (README "Upgrades") while a doorbell
+// stream runs: every doorbell is written exactly once (0 lost, 0 doubled: the two agents'
+// write counts add up to the doorbells rung), no connection to the agent's socket is
+// refused, the successor serves every registration (a handed-over eventfd included: it
+// came over SCM_RIGHTS) and takes mutations, and the predecessor exits 0. Real agent
+// processes, a real source process, a simulated device.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { GPU, removeDir, spawnAgent, tempDir } from "../support/agent.ts";
+import { waitForBar } from "../support/bar_file.ts";
+import { SourceProcess } from "../support/source_process.ts";
+import { HandoverVmm } from "../handover/vmm.ts";
+import { armAll, logLine, probeConnections, simulatedBar, startStream, target } from "./support.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const COUNT = 200;
+const HANDED = { offset: 0x88704, data: 0x77 };
+
+Deno.test(
+  "upgrade: a successor takes over under a 1 kHz doorbell stream: 0 lost, 0 doubled, none refused",
+  opts,
+  async () => {
+    const dir = tempDir("ioeventd-upgrade-");
+    const src = await SourceProcess.start(COUNT);
+    const old = await spawnAgent(dir);
+    const vmm = await HandoverVmm.start(join(dir, "run", "handover.sock"), "vm-h", 1);
+    let next: Awaited<ReturnType<typeof spawnAgent>> | null = null;
+    try {
+      await armAll(old, src, COUNT);
+      const handed = await old.client.create({
+        owner: "vm-h",
+        spec: {
+          device: GPU,
+          bar: 0,
+          offset: String(HANDED.offset),
+          width: 4,
+          data: String(HANDED.data),
+          source: { pid: 0, fd: 0, handle: vmm.handles[0] },
+        },
+      });
+      const before = (await old.client.listAll()).map((r) => r.id).sort();
+      assert.equal(before.length, COUNT + 1);
+
+      const stopStream = await startStream(src, dir);
+      const stopProbe = probeConnections(join(dir, "run", "ioeventd.sock"));
+      let readFailures = 0;
+      let reading = true;
+      const reads = (async () => {
+        while (reading) {
+          await old.client.list({ owner: "vm-h" }).catch(() => readFailures++);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 300));
+
+      next = await spawnAgent(dir); // takes over (takeOver "auto"): serving once released
+      const exit = await old.exited;
+      await new Promise((r) => setTimeout(r, 300));
+      const stream = await stopStream();
+      const probe = await stopProbe();
+      reading = false;
+      await reads;
+      old.client.close();
+
+      assert.deepEqual(exit, { code: 0, signal: null }, "the predecessor exits cleanly");
+      const replayed = logLine(next, "journal replayed")!;
+      assert.equal(replayed.taking_over, true);
+      assert.equal(replayed.rearmed, COUNT + 1, "the handed-over one too (its fd was passed)");
+      const released = logLine(next, "took over: the predecessor writes no more")!;
+
+      assert.equal(probe.refused, 0, `refused connections: ${probe.errors.join("; ")}`);
+      assert.ok(probe.attempts > 100, `${probe.attempts} connection attempts`);
+      assert.equal(stream.timeouts, 0, "no doorbell lost");
+      assert.ok(stream.count > 300, `${stream.count} doorbells`);
+
+      const after = await next.client.listAll();
+      assert.deepEqual(after.map((r) => r.id).sort(), before, "the same registrations");
+      assert.ok(after.every((r) => r.state === "ARMED"), "all armed by the successor");
+      // The handed-over eventfd came over SCM_RIGHTS: its doorbell writes.
+      await vmm.signal(0);
+      await waitForBar(simulatedBar(dir, GPU), HANDED.offset, 4, BigInt(HANDED.data));
+      const writes = (await next.client.listAll()).reduce((n, r) => n + BigInt(r.triggers), 0n);
+      const predecessor = BigInt(released.predecessor_triggers as string);
+      // Every doorbell of the stream, plus the handed-over one, written exactly once.
+      assert.equal(predecessor + writes, BigInt(stream.count + 1), "0 doubled, 0 lost");
+      assert.ok(predecessor > 0n && writes > 0n, "both agents wrote, one after the other");
+      console.log(
+        `hand-over: ${stream.count} doorbells, longest ${(stream.max_ns / 1e6).toFixed(2)} ms ` +
+          `(p99 ${(stream.p99_ns / 1e6).toFixed(3)} ms), ${probe.attempts} connections, ` +
+          `${readFailures} failed reads; predecessor wrote ${predecessor}, successor ${writes}`,
+      );
+
+      // The successor is the journal's writer now: it takes mutations.
+      const t = target(COUNT);
+      const created = await next.client.create({
+        owner: "vm-new",
+        spec: {
+          device: t.device,
+          bar: 0,
+          offset: String(t.offset + 0x100000),
+          width: 4,
+          data: "1",
+          source: { pid: src.pid, fd: src.fds[1] },
+        },
+      });
+      assert.equal(created.state, "ARMED");
+      assert.notEqual(handed.id, created.id);
+    } finally {
+      await vmm.kill();
+      if (next) {
+        next.kill("SIGTERM");
+        await next.exited;
+        next.client.close();
+      }
+      old.kill("SIGKILL");
+      await src.kill();
+      removeDir(dir);
+    }
+  },
+);
