@@ -124,6 +124,7 @@ export class Agent {
 
   /** Why the agent is not ready (the /readyz body), or null when it is. */
   get notReady(): string | null {
+    if (this.#released) return "handed over to a successor";
     if (this.replay === null) return "journal replay not done";
     if (!this.serving) return "not serving";
     const journal = this.registry.journalHealth;
@@ -134,6 +135,15 @@ export class Agent {
 
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
     const t0 = performance.now();
+    // Where start-up goes (logged with "journal replayed"): performance.now() counts from
+    // the runtime's start, so t0 is Deno's start plus the imports.
+    const phases: Record<string, number> = { runtime_and_imports: t0 };
+    let mark = t0;
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases[name] = now - mark;
+      mark = now;
+    };
     mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
     const roots = config.sysfsRoots.map((path) => ({ path, simulated: path !== REAL_SYSFS }));
     if (config.simulate) {
@@ -150,9 +160,11 @@ export class Agent {
       log,
     });
     await inventory.scan();
+    phase("inventory");
     // An agent already running on this state directory hands over to this one: it freezes
     // its mutations first, so that the journal has one writer at a time.
     const inheritance = await Inheritance.takeOver(upgradeSocketPath(config), config.takeOver, log);
+    phase("predecessor_frozen");
     // First: a damaged or missing journal refuses the start (JournalDamaged) before the
     // engine or a port is opened.
     let journal: Journal;
@@ -172,6 +184,7 @@ export class Agent {
       cpus: config.cpus,
     });
     const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });
+    phase("journal_and_engine_open");
     const tracing = await startTracing(log);
     // The intake opens after the replay (a re-sent eventfd then finds what waits for it);
     // the registry sees it through this port from the start.
@@ -278,6 +291,7 @@ export class Agent {
     };
     const metricsBound = startMetrics(inheritance !== null);
 
+    phase("server_and_metrics_setup");
     // Re-arm before serving: a caller never sees a half-recovered agent. Taking over, the
     // predecessor still writes meanwhile: each wake-up's count is read by exactly one of
     // the two (a non-blocking read; a worker writes only when it read a count).
@@ -288,6 +302,7 @@ export class Agent {
       throw err;
     }
     agent.rearmMs = performance.now() - t0;
+    phase("replay");
     await metrics.track();
     const replayed = agent.replay;
     log.log("info", "journal replayed", {
@@ -298,6 +313,9 @@ export class Agent {
       dropped: replayed.dropped,
       replay_ms: Math.round(replayed.durationMs),
       rearm_ms: Math.round(agent.rearmMs),
+      // From the runtime's start (the process's, but for the exec of deno itself).
+      rearmed_since_process_start_ms: Math.round(t0 + agent.rearmMs),
+      startup_ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])),
       revision: String(registry.revision),
     });
     if (replayed.journalError !== null) {
@@ -480,6 +498,17 @@ export class Agent {
     return { triggers, signals, kernelEntriesLeft };
   }
 
+  /**
+   * How this agent came up: "hand-over" (it took over from a running agent: no pause),
+   * "gap" (it re-armed journaled registrations nobody served meanwhile: a restart or a
+   * crash paused their doorbells), "fresh" (nothing journaled).
+   */
+  get startKind(): "hand-over" | "gap" | "fresh" {
+    if (this.tookOver !== null) return "hand-over";
+    const r = this.replay;
+    return r !== null && r.rearmed + r.needsSource.length + r.orphaned.length > 0 ? "gap" : "fresh";
+  }
+
   /** SIGHUP: certificates, policy and the audit file are read again (security.ts). */
   reload(): ReloadReport {
     return this.security.reload();
@@ -512,12 +541,26 @@ export class Agent {
           "source-exit-cleanup",
           "journal",
           ...(this.handover ? ["handover"] : []),
+          "take-over",
+          // How this agent came up, for the rollout gate (ioeventctl fleet rollout-gate).
+          `start:${this.startKind}`,
         ],
       },
       startedAt: timestampFromMs(this.startedAtMs),
       ready: this.replay !== null,
       warnings,
     };
+  }
+
+  /**
+   * Handed over, staying (afterHandOver "linger", Kubernetes): everything stops but the
+   * /healthz and /readyz endpoints (alive, not ready), until SIGTERM.
+   */
+  async retire(): Promise<void> {
+    const http = this.metricsHttp;
+    this.metricsHttp = null; // kept open: the kubelet's probes
+    await this.stop();
+    this.metricsHttp = http;
   }
 
   /**
@@ -541,6 +584,16 @@ export class Agent {
       if (!this.#released) await this.registry.closeJournal(); // the last group commit is on disk
       this.journal.close();
       this.security.close();
+      // What this agent wrote over its life (a restart's successor adds its own to it):
+      // disarmed first (a barrier each), so the count is final; closing would drop them
+      // all the same. Kernel-served ones count nothing here.
+      let triggers = 0n;
+      if (!this.#released) {
+        const ids = this.registry.all()
+          .filter((r) => r.nativeId !== null && r.backend !== "kernel")
+          .map((r) => r.nativeId!);
+        for (const o of this.engine.unregisterMany(ids)) if (o.ok) triggers += o.final.triggers;
+      }
       // The eventfds stay open in their owners: the kernel keeps counting signals until the
       // next agent re-arms them. Closing the engine only drops our duplicates.
       this.engine.close();
@@ -548,11 +601,9 @@ export class Agent {
       this.handover?.close();
       this.#handoverPort.current = null;
       await this.#eventsDone;
-      this.log.log(
-        "info",
-        this.#released ? "ioeventd stopped (handed over)" : "ioeventd stopped",
-        {},
-      );
+      this.log.log("info", this.#released ? "ioeventd stopped (handed over)" : "ioeventd stopped", {
+        triggers: String(triggers),
+      });
     })();
     return this.#stopping;
   }

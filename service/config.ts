@@ -49,6 +49,12 @@ export interface AgentConfig {
    * "never".
    */
   takeOver: TakeOverMode;
+  /**
+   * What an agent does once it has handed over: "exit" (systemd: the successor is the main
+   * process now) or "linger" (Kubernetes: stay, not ready, until the pod is deleted, so the
+   * kubelet does not restart the container and take the node back).
+   */
+  afterHandOver: "exit" | "linger";
   /** HTTP address of /metrics and the health endpoints ("host:port"; "" disables). */
   metricsListen: string;
   /** Directories shaped like /sys/bus/pci/devices; the real one is read-only for the agent. */
@@ -114,6 +120,7 @@ export function defaultConfig(
     handoverTtlMs: 60_000,
     handoverMaxHandles: 16_384,
     takeOver: "auto",
+    afterHandOver: "exit",
     metricsListen: "127.0.0.1:9464",
     sysfsRoots: [REAL_SYSFS],
     simulate: false,
@@ -170,6 +177,9 @@ export function checkConfig(c: AgentConfig): AgentConfig {
   if (!SHARD_MODES.includes(c.shard)) errors.push(`shard must be one of ${SHARD_MODES}`);
   if (!TAKE_OVER_MODES.includes(c.takeOver)) {
     errors.push(`takeOver must be one of ${TAKE_OVER_MODES}`);
+  }
+  if (c.afterHandOver !== "exit" && c.afterHandOver !== "linger") {
+    errors.push("afterHandOver must be exit or linger");
   }
   if (
     !Array.isArray(c.cpus) || c.cpus.length > 1024 ||

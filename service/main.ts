@@ -5,6 +5,7 @@ import { type AgentConfig, ConfigError } from "./config.ts";
 import { parseCommandLine } from "./config_loader.ts";
 import { usage } from "./settings.ts";
 import { consoleInto, stderrLogger as log } from "./log.ts";
+import { spawnSuccessor } from "./upgrade/spawn.ts";
 
 // One format on stderr: grpc-js's own messages become JSON lines of the log too.
 grpc.setLogger(consoleInto(log, "grpc-js"));
@@ -50,8 +51,24 @@ try {
   Deno.exit(1);
 }
 if (stopRequested) await stop();
-// Handed over to a successor (README "Upgrades"): drain the calls in flight and leave.
-void agent.handedOver.then(() => {
+// Handed over to a successor (README "Upgrades"): drain the calls in flight and leave, or,
+// under Kubernetes, retire and stay until the pod is deleted (SIGTERM then exits).
+void agent.handedOver.then(async () => {
+  if (config.afterHandOver === "linger") {
+    log.log("info", "retiring: handed over to a successor; staying until stopped", {});
+    await agent!.retire();
+    return;
+  }
   log.log("info", "stopping", { reason: "handed over to a successor" });
   return stop();
+});
+// SIGUSR2 (systemd: `systemctl kill --kill-whom=main -s SIGUSR2 ioeventd`): start the
+// successor from the files on disk now; it takes over and becomes the main process.
+Deno.addSignalListener("SIGUSR2", () => {
+  try {
+    const pid = spawnSuccessor();
+    log.log("info", "started a successor to take over", { successor_pid: pid });
+  } catch (err) {
+    log.log("error", "could not start a successor", { error: String(err) });
+  }
 });

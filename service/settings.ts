@@ -46,6 +46,10 @@ export const KEYS: Record<SettingKey, KeyDoc> = {
     help: "`auto` takes over from an agent running on the same state directory (no pause " +
       "in the doorbells, README [Upgrades](#upgrades)), `require` fails without one, `never`",
   },
+  afterHandOver: {
+    help: "`exit` once handed over (systemd), or `linger` not ready until stopped " +
+      "(Kubernetes: the old pod stays until deleted)",
+  },
   metricsListen: { help: '`/metrics`, `/healthz`, `/readyz`; `""` disables' },
   sysfsRoots: { help: "PCI trees to scan (the real one is only read)" },
   simulate: {
@@ -103,6 +107,7 @@ export const OPTIONS = {
   "rate-limit": { type: "string" },
   "handover-socket": { type: "string" },
   "take-over": { type: "string" },
+  "after-hand-over": { type: "string" },
 } as const;
 
 interface FlagDoc {
@@ -169,6 +174,11 @@ const FLAG_DOCS: Record<keyof typeof OPTIONS, FlagDoc> = {
     key: "takeOver",
     help: "auto, require or never: take over from the agent running here",
   },
+  "after-hand-over": {
+    arg: "WHAT",
+    key: "afterHandOver",
+    help: "exit (systemd) or linger until stopped (Kubernetes)",
+  },
 };
 
 type FlagSpec = FlagDoc & { type: "string" | "boolean"; multiple?: boolean };
@@ -203,6 +213,7 @@ export const ENV: Record<string, SettingKey> = {
   IOEVENTD_RATE_LIMIT_PER_SECOND: "rateLimitPerSecond",
   IOEVENTD_HANDOVER_SOCKET: "handoverSocket",
   IOEVENTD_TAKE_OVER: "takeOver",
+  IOEVENTD_AFTER_HAND_OVER: "afterHandOver",
 };
 
 /** The flags that set `key`, as written on a command line. */
