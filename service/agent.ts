@@ -1,5 +1,6 @@
 // The agent: wires the inventory, the native engine, the registry (with its journal) and
-// the API together, and owns start-up (replay before serving) and graceful shutdown.
+// the API together, and owns start-up (replay before serving: rearm.ts), the hand-over to a
+// successor (service/upgrade/) and graceful shutdown.
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { Buffer } from "node:buffer";
 import { hostname } from "node:os";
@@ -7,40 +8,28 @@ import { dirname } from "node:path";
 import type { AgentInfo } from "./api/generated/ioeventd/v1/AgentInfo.ts";
 import { timestampFromMs } from "./api/convert.ts";
 import { ApiServer } from "./api/server.ts";
-import {
-  type AgentConfig,
-  auditLogPath,
-  journalPath,
-  REAL_SYSFS,
-  simulatedSysfsRoot,
-  upgradeSocketPath,
-} from "./config.ts";
-import { Inventory, type InventoryChange, isEmptyChange } from "./devices/inventory.ts";
-import { DevicePolicy } from "./devices/policy.ts";
-import { createSimulatedHost } from "./devices/simulate.ts";
+import { type AgentConfig, auditLogPath, upgradeSocketPath } from "./config.ts";
+import { type Inventory, type InventoryChange, isEmptyChange } from "./devices/inventory.ts";
 import type { Logger } from "./log.ts";
-import { MetricsHttpServer } from "./metrics/http.ts";
+import type { MetricsHttpServer } from "./metrics/http.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
-import { detectBackends, NativeEngine, POLL_MODES } from "./native/engine.ts";
+import { detectBackends, type NativeEngine, POLL_MODES } from "./native/engine.ts";
 import { NativeHandover } from "./native/handover.ts";
-import { Journal } from "./registry/journal.ts";
-import { type JournalHealth, Registry, type ReplayReport } from "./registry/registry.ts";
-import { NO_HANDOVER } from "./registry/handover_port.ts";
-import { WIDTHS } from "./registry/validation.ts";
 import {
-  adoptKernel,
   closeReceived,
   leaveKernelEntries,
   registrationFds,
   sdNotify,
 } from "./native/succession.ts";
-import { type PassedRegistration, UpgradeListener } from "./upgrade/predecessor.ts";
-import type { ReleaseReport } from "./upgrade/protocol.ts";
-import { Inheritance } from "./upgrade/successor.ts";
-import { bindAddress, PublishedSockets, unixPath } from "./upgrade/unix_listeners.ts";
+import { rearmFromJournal, type Rearmed } from "./rearm.ts";
+import type { Journal } from "./registry/journal.ts";
+import type { Registry, ReplayReport } from "./registry/registry.ts";
 import { registerSecurityMetrics } from "./security/metrics.ts";
 import { registryLookup, type ReloadReport, Security } from "./security/security.ts";
 import { startTracing, type Tracing } from "./tracing/setup.ts";
+import { type PassedRegistration, UpgradeListener } from "./upgrade/predecessor.ts";
+import type { ReleaseReport } from "./upgrade/protocol.ts";
+import { bindAddress, PublishedSockets, unixPath } from "./upgrade/unix_listeners.ts";
 import { API_VERSIONS, buildRevision, VERSION } from "./version.ts";
 
 /** Longest sun_path Linux accepts, NUL included. */
@@ -133,91 +122,16 @@ export class Agent {
     return null;
   }
 
-  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
-    const t0 = performance.now();
-    // Where start-up goes (logged with "journal replayed"): performance.now() counts from
-    // the runtime's start, so t0 is Deno's start plus the imports.
-    const phases: Record<string, number> = { runtime_and_imports: t0 };
-    let mark = t0;
-    const phase = (name: string) => {
-      const now = performance.now();
-      phases[name] = now - mark;
-      mark = now;
-    };
-    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
-    const roots = config.sysfsRoots.map((path) => ({ path, simulated: path !== REAL_SYSFS }));
-    if (config.simulate) {
-      const root = simulatedSysfsRoot(config);
-      if (!existsSync(root)) {
-        const created = await createSimulatedHost(root);
-        log.log("info", "created simulated host", { root, devices: created });
-      }
-      roots.unshift({ path: root, simulated: true });
-    }
-    const inventory = new Inventory({
-      roots,
-      policy: new DevicePolicy({ allow: config.allow, deny: config.deny }),
-      log,
-    });
-    await inventory.scan();
-    phase("inventory");
-    // An agent already running on this state directory hands over to this one: it freezes
-    // its mutations first, so that the journal has one writer at a time.
-    const inheritance = await Inheritance.takeOver(upgradeSocketPath(config), config.takeOver, log);
-    phase("predecessor_frozen");
-    // First: a damaged or missing journal refuses the start (JournalDamaged) before the
-    // engine or a port is opened.
-    let journal: Journal;
-    try {
-      journal = Journal.open(journalPath(config));
-    } catch (err) {
-      inheritance?.close(); // the predecessor resumes
-      throw err;
-    }
-
-    const engine = NativeEngine.open({
-      workers: config.workers,
-      canaryPeriodUs: config.canaryPeriodUs,
-      pollMode: config.pollMode,
-      spinBudgetUs: config.spinBudgetUs,
-      shard: config.shard,
-      cpus: config.cpus,
-    });
+  /**
+   * Starts the agent around what `rearmFromJournal` prepared (every journaled ioeventfd
+   * armed again, with only the modules that takes loaded: service/rearm.ts); without it,
+   * does that first.
+   */
+  static async start(config: AgentConfig, log: Logger, early?: Rearmed): Promise<Agent> {
+    const r = early ?? await rearmFromJournal(config, log);
+    const { inventory, inheritance, journal, engine, registry, intake, phases } = r;
     const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });
-    phase("journal_and_engine_open");
     const tracing = await startTracing(log);
-    // The intake opens after the replay (a re-sent eventfd then finds what waits for it);
-    // the registry sees it through this port from the start.
-    const intake: { current: NativeHandover | null } = { current: null };
-    const registry = new Registry(
-      engine,
-      journal,
-      inventory,
-      { maxPerDevice: config.maxPerDevice, maxPerOwner: config.maxPerOwner },
-      WIDTHS,
-      (health: JournalHealth) => {
-        // Never an exit: reads, deletes and armed ioeventfds keep working; creates are
-        // refused with JOURNAL_UNAVAILABLE until a commit succeeds again (retried).
-        if (health.available) log.log("info", "journal available again", {});
-        else {
-          log.log("error", "journal unavailable: commits fail; creates are refused", {
-            error: health.error,
-            cause: health.cause,
-          });
-        }
-      },
-      {
-        take: (handle, owner, kind) => {
-          if (intake.current === null) return NO_HANDOVER.take(handle, owner, kind);
-          return intake.current.take(handle, owner, kind);
-        },
-        consume: (handle) => intake.current?.consume(handle),
-        received: () => intake.current?.received() ?? [],
-        takingOver: inheritance !== null,
-        inherited: (id) => inheritance?.take(id) ?? null,
-        adoptKernel: (request) => ({ id: adoptKernel(engine.handle, request), backend: "kernel" }),
-      },
-    );
     const security = new Security(
       {
         tls: config.tls,
@@ -264,45 +178,16 @@ export class Agent {
       security,
     );
     metrics.bind(agent);
-    // Probes answer during a long replay: alive, not ready.
-    const startMetrics = (deferrable: boolean): boolean => {
-      if (!config.metricsListen) return true;
-      try {
-        agent!.metricsHttp = MetricsHttpServer.start(config.metricsListen, {
-          metrics: () => metrics.scrape(),
-          contentType: metrics.contentType,
-          ready: () => agent!.ready,
-          notReady: () => agent!.notReady,
-        });
-        return true;
-      } catch (err) {
-        // The predecessor holds the port and SO_REUSEPORT is not available (no
-        // --unstable-net): bound once it has released it.
-        if (deferrable && err instanceof Deno.errors.AddrInUse) return false;
-        inheritance?.close();
-        // Deno says "Address already in use (os error 98)" and not which address.
-        const why = err instanceof Deno.errors.AddrInUse
-          ? "address already in use (another process listens there)"
-          : err instanceof Error
-          ? err.message
-          : String(err);
-        throw new Error(`metrics listener ${config.metricsListen}: ${why}`, { cause: err });
-      }
-    };
-    const metricsBound = startMetrics(inheritance !== null);
-
-    phase("server_and_metrics_setup");
-    // Re-arm before serving: a caller never sees a half-recovered agent. Taking over, the
-    // predecessor still writes meanwhile: each wake-up's count is read by exactly one of
-    // the two (a non-blocking read; a worker writes only when it read a count).
-    try {
-      agent.replay = registry.replay();
-    } catch (err) {
-      inheritance?.close();
-      throw err;
-    }
-    agent.rearmMs = performance.now() - t0;
-    phase("replay");
+    agent.replay = r.replay;
+    agent.rearmMs = r.rearmMs;
+    // The probes' server started before the replay; from now on it serves this agent.
+    agent.metricsHttp = r.probes.attach({
+      metrics: () => metrics.scrape(),
+      contentType: metrics.contentType,
+      ready: () => agent!.ready,
+      notReady: () => agent!.notReady,
+    });
+    phases.agent_setup = performance.now() - (r.t0 + r.rearmMs);
     await metrics.track();
     const replayed = agent.replay;
     log.log("info", "journal replayed", {
@@ -314,7 +199,7 @@ export class Agent {
       replay_ms: Math.round(replayed.durationMs),
       rearm_ms: Math.round(agent.rearmMs),
       // From the runtime's start (the process's, but for the exec of deno itself).
-      rearmed_since_process_start_ms: Math.round(t0 + agent.rearmMs),
+      rearmed_since_process_start_ms: Math.round(r.t0 + r.rearmMs),
       startup_ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])),
       revision: String(registry.revision),
     });
@@ -362,7 +247,12 @@ export class Agent {
       // Armed and serving: only now does the predecessor stop writing.
       const released = await inheritance.armed();
       agent.tookOver = { ...released, predecessorRevision: inheritance.revision };
-      if (!metricsBound) void agent.#bindMetricsAfterPredecessor(() => startMetrics(true));
+      if (agent.metricsHttp === null && config.metricsListen) {
+        void agent.#bindMetricsAfterPredecessor(() => {
+          agent!.metricsHttp = r.probes.bind();
+          return agent!.metricsHttp !== null;
+        });
+      }
       log.log("info", "took over: the predecessor writes no more", {
         predecessor_triggers: String(released.triggers),
         predecessor_signals: String(released.signals),

@@ -1,14 +1,11 @@
 // ioeventd: the agent's entry point. Configuration in service/config.ts; see README.md.
-import * as grpc from "@grpc/grpc-js";
-import { Agent } from "./agent.ts";
+import type { Agent } from "./agent.ts";
 import { type AgentConfig, ConfigError } from "./config.ts";
 import { parseCommandLine } from "./config_loader.ts";
 import { usage } from "./settings.ts";
 import { consoleInto, stderrLogger as log } from "./log.ts";
+import { rearmFromJournal } from "./rearm.ts";
 import { spawnSuccessor } from "./upgrade/spawn.ts";
-
-// One format on stderr: grpc-js's own messages become JSON lines of the log too.
-grpc.setLogger(consoleInto(log, "grpc-js"));
 
 let config: AgentConfig;
 try {
@@ -43,7 +40,16 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 try {
-  agent = await Agent.start(config, log);
+  // Re-armed first, with only what that needs loaded; the gRPC server, metrics, security
+  // and tracing are imported after (a restart's doorbells do not wait for them).
+  const rearmed = await rearmFromJournal(config, log);
+  const [{ Agent }, grpc] = await Promise.all([
+    import("./agent.ts"),
+    import("@grpc/grpc-js"),
+  ]);
+  // One format on stderr: grpc-js's own messages become JSON lines of the log too.
+  grpc.setLogger(consoleInto(log, "grpc-js"));
+  agent = await Agent.start(config, log, rearmed);
 } catch (err) {
   log.log("error", "ioeventd failed to start", {
     error: err instanceof Error ? err.message : String(err),
