@@ -22,13 +22,17 @@ pub extern "C" fn ioeventd_succession_listen(path: *const u8, mode: u32) -> i32 
 /// A connection within `timeout_ms` (`EAGAIN` past it); `EPERM` a peer of another uid.
 #[no_mangle]
 pub extern "C" fn ioeventd_succession_accept(listener: i32, timeout_ms: i32) -> i32 {
-    ret_i32((|| Ok(succession::accept(listener, timeout_ms)?.into_raw_fd()))())
+    ret_i32((|| {
+        Ok(succession::accept(listener, timeout_ms)?.into_raw_fd())
+    })())
 }
 
 /// Connects to the agent listening at `path`; `EPERM` when it runs as another uid.
 #[no_mangle]
 pub extern "C" fn ioeventd_succession_connect(path: *const u8, timeout_ms: u32) -> i32 {
-    ret_i32((|| Ok(succession::connect(utf8(path)?, timeout_ms)?.into_raw_fd()))())
+    ret_i32((|| {
+        Ok(succession::connect(utf8(path)?, timeout_ms)?.into_raw_fd())
+    })())
 }
 
 /// Sends `len` bytes with `nfds` (≤ 8) descriptors (`fds`: `u32` each).
@@ -105,7 +109,9 @@ pub extern "C" fn ioeventd_registration_fds(engine: u64, id: u64, out: *mut u64)
 /// adopted them): how many there are.
 #[no_mangle]
 pub extern "C" fn ioeventd_engine_leave_kernel(engine: u64) -> i64 {
-    ret_i64((|| Ok(crate::engine(engine)?.leave_kernel_entries()? as i64))())
+    ret_i64((|| {
+        Ok(crate::engine(engine)?.leave_kernel_entries()? as i64)
+    })())
 }
 
 /// Adopts the kernel entry `(region, offset, width, data) ← efd` of VFIO device `vfio_fd`
@@ -143,7 +149,9 @@ pub extern "C" fn ioeventd_adopt_kernel(
 /// sd_notify(3): `state` to `$NOTIFY_SOCKET`; 1 sent, 0 no such socket configured.
 #[no_mangle]
 pub extern "C" fn ioeventd_sd_notify(state: *const u8) -> i32 {
-    ret_i32((|| Ok(i32::from(succession::notify::notify(utf8(state)?)?)))())
+    ret_i32((|| {
+        Ok(i32::from(succession::notify::notify(utf8(state)?)?))
+    })())
 }
 
 #[cfg(test)]

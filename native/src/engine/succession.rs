@@ -97,10 +97,7 @@ impl Engine {
         }
         let process = if a.pid > 0 {
             let start = self.monitor.watch(a.pid, a.pid_start)?;
-            Some(SourceProcess {
-                pid: a.pid,
-                start,
-            })
+            Some(SourceProcess { pid: a.pid, start })
         } else {
             None
         };

@@ -190,9 +190,16 @@ mod tests {
         assert_eq!(&buf[..n], b"hello");
         assert_eq!(fds.len(), 1);
         sys::write_u64(e.as_raw_fd(), 3).unwrap();
-        assert_eq!(sys::read_u64(fds[0].as_raw_fd()).unwrap(), 3, "the same eventfd");
+        assert_eq!(
+            sys::read_u64(fds[0].as_raw_fd()).unwrap(),
+            3,
+            "the same eventfd"
+        );
         unlink_if_own(path, first.as_raw_fd());
-        assert!(std::path::Path::new(path).exists(), "not the first's to remove");
+        assert!(
+            std::path::Path::new(path).exists(),
+            "not the first's to remove"
+        );
         unlink_if_own(path, second.as_raw_fd());
         assert!(!std::path::Path::new(path).exists());
         drop(client);
