@@ -5,9 +5,15 @@
 // steady-state p99 before it, doorbells lost (not written within 10 s), doubled writes
 // (writes counted by the agents beyond the doorbells rung), and when the new agent had
 // re-armed everything, from its process start.
-import { spawnAgent, tempDir, removeDir, type AgentProcess } from "../test/support/agent.ts";
+import { type AgentProcess, removeDir, spawnAgent, tempDir } from "../test/support/agent.ts";
 import { SourceProcess } from "../test/support/source_process.ts";
-import { armAll, logLine, probeConnections, startStream, type StreamReport } from "../test/upgrade/support.ts";
+import {
+  armAll,
+  logLine,
+  probeConnections,
+  startStream,
+  type StreamReport,
+} from "../test/upgrade/support.ts";
 
 export type UpgradeMethod = "hand-over" | "restart" | "kill -9";
 export const METHODS: readonly UpgradeMethod[] = ["hand-over", "restart", "kill -9"];
@@ -54,8 +60,10 @@ async function oneUpgrade(registrations: number, method: UpgradeMethod): Promise
     if (method === "hand-over") {
       next = await spawnAgent(dir, ARGS);
       await old.exited;
-      oldWrites = BigInt(logLine(next, "took over: the predecessor writes no more")!
-        .predecessor_triggers as string);
+      oldWrites = BigInt(
+        logLine(next, "took over: the predecessor writes no more")!
+          .predecessor_triggers as string,
+      );
     } else if (method === "restart") {
       old.kill("SIGTERM");
       await old.exited;

@@ -21,7 +21,7 @@ import {
   registrationFds,
   sdNotify,
 } from "./native/succession.ts";
-import { rearmFromJournal, type Rearmed } from "./rearm.ts";
+import { type Rearmed, rearmFromJournal } from "./rearm.ts";
 import type { Journal } from "./registry/journal.ts";
 import type { Registry, ReplayReport } from "./registry/registry.ts";
 import { registerSecurityMetrics } from "./security/metrics.ts";

@@ -19,7 +19,6 @@ const symbols = {
     result: "i64",
     nonblocking: true,
   },
-  ioeventd_succession_unlink: { parameters: ["buffer", "i32"], result: "i32" },
   ioeventd_registration_fds: { parameters: ["u64", "u64", "buffer"], result: "i32" },
   ioeventd_engine_leave_kernel: { parameters: ["u64"], result: "i64" },
   ioeventd_adopt_kernel: {
@@ -116,14 +115,14 @@ export class SuccessionConnection {
 export class SuccessionListener {
   #fd: number;
 
-  private constructor(fd: number, readonly path: string) {
+  private constructor(fd: number, readonly path: string, readonly ino: number | null) {
     this.#fd = fd;
   }
 
   /** Listens at `path` (0600), renamed over whatever listener was there. */
   static listen(path: string): SuccessionListener {
     const fd = check("succession_listen", sym().ioeventd_succession_listen(cString(path), 0o600));
-    return new SuccessionListener(fd, path);
+    return new SuccessionListener(fd, path, Deno.lstatSync(path).ino);
   }
 
   /** The next connection; null past the timeout or once closed. */
@@ -138,7 +137,9 @@ export class SuccessionListener {
   /** Stops listening; the path is removed only while it is still this listener's. */
   close(): void {
     if (this.#fd < 0) return;
-    sym().ioeventd_succession_unlink(cString(this.path), this.#fd);
+    try {
+      if (Deno.lstatSync(this.path).ino === this.ino) Deno.removeSync(this.path);
+    } catch { /* gone already */ }
     sym().ioeventd_source_close(this.#fd);
     this.#fd = -1;
   }

@@ -5,6 +5,7 @@
 // came over SCM_RIGHTS) and takes mutations, and the predecessor exits 0. Real agent
 // processes, a real source process, a simulated device.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { GPU, removeDir, spawnAgent, tempDir } from "../support/agent.ts";
 import { waitForBar } from "../support/bar_file.ts";
@@ -63,6 +64,10 @@ Deno.test(
       old.client.close();
 
       assert.deepEqual(exit, { code: 0, signal: null }, "the predecessor exits cleanly");
+      // Its sockets were renamed over, not removed by its exit: the successor's are there.
+      for (const sock of ["ioeventd.sock", "handover.sock", "upgrade.sock"]) {
+        assert.ok(existsSync(join(dir, "run", sock)), `${sock} is still there`);
+      }
       const replayed = logLine(next, "journal replayed")!;
       assert.equal(replayed.taking_over, true);
       assert.equal(replayed.rearmed, COUNT + 1, "the handed-over one too (its fd was passed)");
@@ -113,6 +118,48 @@ Deno.test(
         next.client.close();
       }
       old.kill("SIGKILL");
+      await src.kill();
+      removeDir(dir);
+    }
+  },
+);
+
+Deno.test(
+  "upgrade: a successor that fails before it is armed leaves the predecessor serving and writing",
+  opts,
+  async () => {
+    const dir = tempDir("ioeventd-upgrade-abort-");
+    const src = await SourceProcess.start(4);
+    const old = await spawnAgent(dir);
+    try {
+      await armAll(old, src, 3);
+      // It freezes the predecessor, opens the journal, then fails (its metrics address is not this host's).
+      const failed = await spawnAgent(dir, ["--metrics-listen", "203.0.113.1:9464"]).then(
+        () => null,
+        (err: Error) => err.message,
+      );
+      assert.notEqual(failed, null, "the successor never served");
+      // The predecessor took the journal back and serves mutations again.
+      const t = target(3);
+      const created = await old.client.create({
+        owner: "vm-after",
+        spec: {
+          device: t.device,
+          bar: 0,
+          offset: String(t.offset),
+          width: 4,
+          data: String(t.data),
+          source: { pid: src.pid, fd: src.fds[3] },
+        },
+      });
+      assert.equal(created.state, "ARMED");
+      // And it never stopped writing.
+      await src.signal(3);
+      await waitForBar(simulatedBar(dir, t.device), t.offset, 4, BigInt(t.data));
+      assert.ok(old.logs.some((l) => l.includes("hand-over to a successor failed; serving on")));
+      assert.equal((await old.client.listAll()).length, 4);
+    } finally {
+      await old.crash();
       await src.kill();
       removeDir(dir);
     }

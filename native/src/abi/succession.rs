@@ -16,7 +16,9 @@ fn utf8<'a>(ptr: *const u8) -> Result<&'a str, Errno> {
 /// listening descriptor. `EEXIST`: a file that is not a socket is there.
 #[no_mangle]
 pub extern "C" fn ioeventd_succession_listen(path: *const u8, mode: u32) -> i32 {
-    ret_i32((|| Ok(succession::listen(utf8(path)?, mode)?.into_raw_fd()))())
+    ret_i32((|| {
+        Ok(succession::listen(utf8(path)?, mode)?.0.into_raw_fd())
+    })())
 }
 
 /// A connection within `timeout_ms` (`EAGAIN` past it); `EPERM` a peer of another uid.
@@ -79,15 +81,6 @@ pub extern "C" fn ioeventd_succession_recv(
             *slot = f.into_raw_fd() as u64;
         }
         Ok(n as i64)
-    })())
-}
-
-/// Removes `path` if it is still the socket of listener `fd` (not a successor's).
-#[no_mangle]
-pub extern "C" fn ioeventd_succession_unlink(path: *const u8, fd: i32) -> i32 {
-    ret_i32((|| {
-        succession::unlink_if_own(utf8(path)?, fd);
-        Ok(0)
     })())
 }
 

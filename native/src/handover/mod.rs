@@ -94,8 +94,7 @@ impl Server {
     /// intake takes over without a refused connection; any other file is refused with
     /// `EEXIST`), with file mode `mode`, and serves it on a thread of its own.
     pub fn open(path: &str, mode: u32, limits: Limits) -> Result<Arc<Server>, Errno> {
-        let listener = crate::succession::bind_renamed(path, mode, 128)?;
-        let ino = sys::fstat(listener.as_raw_fd())?.ino;
+        let (listener, ino) = crate::succession::bind_renamed(path, mode, 128)?;
         let stop = sys::eventfd(0, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK)?;
         let server = Arc::new(Server {
             table: Mutex::new(Table {
@@ -131,9 +130,8 @@ impl Server {
         if let Some(t) = thread {
             let _ = t.join();
         }
-        use std::os::unix::fs::MetadataExt;
-        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.ino) {
-            let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = self.path.to_str() {
+            crate::succession::unlink_if_own(path, self.ino);
         }
         let mut t = self.table();
         t.handles.clear();

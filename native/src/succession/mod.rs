@@ -69,13 +69,18 @@ fn own_uid() -> Result<u32, SuccessionError> {
 /// Listens at `path` with file mode `mode`. The socket is bound under a private name and
 /// renamed over `path`, so a connection made at any moment finds a listener (the one it
 /// replaces, or this one) and none is refused.
-pub fn listen(path: &str, mode: u32) -> Result<OwnedFd, SuccessionError> {
+pub fn listen(path: &str, mode: u32) -> Result<(OwnedFd, u64), SuccessionError> {
     bind_renamed(path, mode, 16)
 }
 
 /// Binds a `SOCK_SEQPACKET` listener at `<path>.<pid>`, sets its mode and renames it over
-/// `path` (a socket or nothing there; any other file is refused with `EEXIST`).
-pub fn bind_renamed(path: &str, mode: u32, backlog: i32) -> Result<OwnedFd, SuccessionError> {
+/// `path` (a socket or nothing there; any other file is refused with `EEXIST`). Returns the
+/// listener and the inode of its file at `path` (a socket's own `fstat` names another one).
+pub fn bind_renamed(
+    path: &str,
+    mode: u32,
+    backlog: i32,
+) -> Result<(OwnedFd, u64), SuccessionError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -89,15 +94,13 @@ pub fn bind_renamed(path: &str, mode: u32, backlog: i32) -> Result<OwnedFd, Succ
     std::fs::set_permissions(&private, std::fs::Permissions::from_mode(mode & 0o777))
         .map_err(io)?;
     std::fs::rename(&private, path).map_err(io)?;
-    Ok(fd)
+    let ino = std::fs::symlink_metadata(path).map_err(io)?.ino();
+    Ok((fd, ino))
 }
 
-/// Removes `path` if it is still the socket of `fd` (same inode), not a successor's.
-pub fn unlink_if_own(path: &str, fd: RawFd) {
-    let (Ok(mine), Ok(there)) = (sys::fstat(fd), std::fs::symlink_metadata(path)) else {
-        return;
-    };
-    if mine.ino == there.ino() {
+/// Removes `path` if it is still the socket file bound with inode `ino`, not a successor's.
+pub fn unlink_if_own(path: &str, ino: u64) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == ino) {
         let _ = std::fs::remove_file(path);
     }
 }
@@ -175,8 +178,8 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("upgrade.sock");
         let path = path.to_str().unwrap();
-        let first = listen(path, 0o600).unwrap();
-        let second = listen(path, 0o600).unwrap(); // renamed over the first
+        let (first, first_ino) = listen(path, 0o600).unwrap();
+        let (second, second_ino) = listen(path, 0o600).unwrap(); // renamed over the first
         let client = connect(path, 1000).unwrap();
         assert_eq!(
             accept(first.as_raw_fd(), 0).map(drop),
@@ -195,12 +198,13 @@ mod tests {
             3,
             "the same eventfd"
         );
-        unlink_if_own(path, first.as_raw_fd());
+        drop(first);
+        unlink_if_own(path, first_ino);
         assert!(
             std::path::Path::new(path).exists(),
             "not the first's to remove"
         );
-        unlink_if_own(path, second.as_raw_fd());
+        unlink_if_own(path, second_ino);
         assert!(!std::path::Path::new(path).exists());
         drop(client);
         assert_eq!(recv(server.as_raw_fd(), &mut buf, 1000).unwrap().0, 0);
