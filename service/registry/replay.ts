@@ -77,8 +77,17 @@ function dropReason(err: unknown): string {
   return err instanceof Rejection ? err.metadata.cause ?? err.reason : String(err);
 }
 
+/** A record whose source is still to take (with the others of its process). */
+interface ToTake {
+  seq: number;
+  rec: JournalRecord;
+  spec: Spec;
+  vfio: AcquiredVfio | null;
+}
+
 /** A record taken and ready to arm: armed for all of them at once, in journal order. */
 interface Pending {
+  seq: number;
   rec: JournalRecord;
   spec: Spec;
   source: AcquiredSource;
@@ -109,6 +118,8 @@ export function replayJournal(
   };
   const port = sources.handover;
   const pending: Pending[] = [];
+  const toTake: ToTake[] = [];
+  let seq = 0;
   // VFIO devices: one take per (pid, fd) for the whole replay; all released once armed
   // (the data plane keeps the duplicates it needs).
   const taken = new Map<string, AcquiredVfio>();
@@ -157,10 +168,19 @@ export function replayJournal(
             inheritedVfio.push(vfio);
           } else vfio = sources.acquireVfio(spec, AT, taken, rec.vfio.startTime);
         }
-        source = inherited?.eventfd != null
-          ? { fd: inherited.eventfd, startTime: rec.startTime, eventfdId: rec.eventfdId }
-          : sources.acquire(spec, AT, { startTime: rec.startTime, eventfdId: rec.eventfdId });
-        if (port.takingOver && rec.backend === "kernel" && vfio && inherited?.eventfd != null) {
+        if (inherited?.eventfd == null) {
+          // An agent killed without its clean stop leaves its kernel-served entries in the
+          // kernel, still writing. This key was ours (journaled): remove it, then re-arm it
+          // below, or, if the eventfd is gone or replaced, leave nothing behind. Signals in
+          // between stay counted in the eventfd and fire on re-arm. (Not while a predecessor
+          // runs: its entries are adopted.)
+          if (vfio && !port.takingOver) arming.forgetKernelEntry(spec, vfio.fd);
+          // Taken below, with the other sources of its process at once.
+          toTake.push({ seq: seq++, rec, spec, vfio });
+          continue;
+        }
+        source = { fd: inherited.eventfd, startTime: rec.startTime, eventfdId: rec.eventfdId };
+        if (port.takingOver && rec.backend === "kernel" && vfio) {
           // The predecessor's kernel entry stays assigned (it belongs to the device, which
           // the VMM holds): adopted, never assigned twice.
           const armed = port.adoptKernel({
@@ -178,13 +198,8 @@ export function replayJournal(
           report.adopted++;
           continue;
         }
-        // An agent killed without its clean stop leaves its kernel-served entries in the
-        // kernel, still writing. This key was ours (journaled): remove it, then re-arm it
-        // below, or, if the eventfd is gone or replaced, leave nothing behind. Signals in
-        // between stay counted in the eventfd and fire on re-arm. (Not while a predecessor
-        // runs: its entries are adopted above.)
-        if (vfio && !port.takingOver) arming.forgetKernelEntry(spec, vfio.fd);
         pending.push({
+          seq: seq++,
           rec,
           spec,
           source,
@@ -196,6 +211,38 @@ export function replayJournal(
         dropped(rec, dropReason(err));
       }
     }
+    // Every process's sources in one native call (one pidfd, one start-time read).
+    const byProcess = new Map<string, ToTake[]>();
+    for (const t of toTake) {
+      const k = `${t.rec.pid}/${t.rec.startTime}`;
+      const group = byProcess.get(k);
+      if (group) group.push(t);
+      else byProcess.set(k, [t]);
+    }
+    for (const group of byProcess.values()) {
+      const { pid, startTime } = group[0].rec;
+      const taken = sources.acquireMany(
+        pid,
+        startTime,
+        group.map((t) => ({ fd: t.spec.source.fd, eventfdId: t.rec.eventfdId })),
+        AT,
+      );
+      group.forEach((t, i) => {
+        const source = taken[i];
+        if (source instanceof Rejection) {
+          dropped(t.rec, dropReason(source));
+          return;
+        }
+        try {
+          const request = arming.request(t.spec, source, t.vfio);
+          pending.push({ ...t, source, vfio: t.vfio !== null, request });
+        } catch (err) {
+          sources.release(source);
+          dropped(t.rec, dropReason(err));
+        }
+      });
+    }
+    pending.sort((a, b) => a.seq - b.seq); // ids in journal order
     // One control operation per worker for every record, instead of one per record.
     const outcomes = arming.armMany(pending.map((p) => p.request));
     pending.forEach((p, i) => {

@@ -133,7 +133,8 @@ Deno.test(
     const old = await spawnAgent(dir);
     try {
       await armAll(old, src, 3);
-      // It freezes the predecessor, opens the journal, then fails (its metrics address is not this host's).
+      // It freezes the predecessor, opens the journal, then fails: its metrics address is
+      // not one of this host's.
       const failed = await spawnAgent(dir, ["--metrics-listen", "203.0.113.1:9464"]).then(
         () => null,
         (err: Error) => err.message,
