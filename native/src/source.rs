@@ -268,11 +268,12 @@ pub fn acquire_many(
         }
         let local = getfd(&pidfd, w.fd)?;
         let raw = local.as_raw_fd();
-        if !is_eventfd(raw) {
+        // One fdinfo read says both that it is an eventfd and its id.
+        let Some(id) = eventfd_fdinfo(raw) else {
             return Err(SourceError::NotEventfd);
-        }
+        };
         let st = sys::fstat(raw).map_err(SourceError::Sys)?;
-        let identity = eventfd_identity(raw, st.ino);
+        let identity = id.map(|id| id + 1).unwrap_or(st.ino);
         if w.expect_eventfd_id != 0 && identity != w.expect_eventfd_id {
             return Err(SourceError::FdReplaced);
         }
