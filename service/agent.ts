@@ -15,19 +15,15 @@ import type { MetricsHttpServer } from "./metrics/http.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
 import { detectBackends, type NativeEngine, POLL_MODES } from "./native/engine.ts";
 import { NativeHandover } from "./native/handover.ts";
-import {
-  closeReceived,
-  leaveKernelEntries,
-  registrationFds,
-  sdNotify,
-} from "./native/succession.ts";
+import { sdNotify } from "./native/succession.ts";
 import { type Rearmed, rearmFromJournal } from "./rearm.ts";
 import type { Journal } from "./registry/journal.ts";
 import type { Registry, ReplayReport } from "./registry/registry.ts";
 import { registerSecurityMetrics } from "./security/metrics.ts";
 import { registryLookup, type ReloadReport, Security } from "./security/security.ts";
 import { startTracing, type Tracing } from "./tracing/setup.ts";
-import { type PassedRegistration, UpgradeListener } from "./upgrade/predecessor.ts";
+import { UpgradeListener } from "./upgrade/predecessor.ts";
+import { predecessorHost } from "./upgrade/predecessor_host.ts";
 import type { ReleaseReport } from "./upgrade/protocol.ts";
 import { bindAddress, PublishedSockets, unixPath } from "./upgrade/unix_listeners.ts";
 import { API_VERSIONS, buildRevision, VERSION } from "./version.ts";
@@ -260,7 +256,15 @@ export class Agent {
         rearm_ms: Math.round(agent.rearmMs),
       });
     }
-    agent.#upgrade = UpgradeListener.open(upgradeSocketPath(config), agent.#predecessorHost(), log);
+    const host = predecessorHost({
+      registry,
+      journal,
+      engine,
+      released: () => (agent!.#released = true),
+      handedOver: () => agent!.#resolveHandedOver(),
+    });
+    prepareUnixSocket(`unix://${upgradeSocketPath(config)}`); // its directory, 0700
+    agent.#upgrade = UpgradeListener.open(upgradeSocketPath(config), host, log);
     // systemd (Type=notify): ready only now, every journaled ioeventfd armed. A successor
     // is the service's main process from here on.
     try {
@@ -337,55 +341,6 @@ export class Agent {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-  }
-
-  /** What the hand-over to a successor needs of this agent (service/upgrade/predecessor.ts). */
-  #predecessorHost() {
-    return {
-      freeze: async () => {
-        this.registry.stopAccepting();
-        await this.registry.settled();
-        // Every commit is on disk; the journal is locked exclusively while open, so the
-        // successor can open it only once this agent has closed it: one writer at a time.
-        this.journal.close();
-        return this.registry.revision;
-      },
-      resume: () => {
-        this.journal.reopen();
-        this.registry.resumeAccepting();
-      },
-      toPass: (): PassedRegistration[] =>
-        this.registry.all()
-          .filter((r) =>
-            r.nativeId !== null &&
-            (r.spec.source.fd === -1 || r.backend === "kernel" || r.spec.vfioDevice?.fd === -1)
-          )
-          .map((r) => ({ id: r.id, fds: () => registrationFds(this.engine.handle, r.nativeId!) })),
-      release: (): ReleaseReport => this.#release(),
-      handedOver: () => this.#resolveHandedOver(),
-      closeFd: closeReceived,
-    };
-  }
-
-  /**
-   * The successor is armed: stop writing. Worker-served registrations are disarmed (a
-   * barrier each: no write after), kernel entries stay assigned (the successor adopted
-   * them). Their counters, summed, are what this agent wrote.
-   */
-  #release(): ReleaseReport {
-    const kernelEntriesLeft = leaveKernelEntries(this.engine.handle);
-    const ids = this.registry.all()
-      .filter((r) => r.nativeId !== null && r.backend !== "kernel")
-      .map((r) => r.nativeId!);
-    let triggers = 0n;
-    let signals = 0n;
-    for (const outcome of this.engine.unregisterMany(ids)) {
-      if (!outcome.ok) continue; // gone already (its source exited)
-      triggers += outcome.final.triggers;
-      signals += outcome.final.signals;
-    }
-    this.#released = true;
-    return { triggers, signals, kernelEntriesLeft };
   }
 
   /**
