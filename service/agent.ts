@@ -221,6 +221,10 @@ export class Agent {
       agent.#watchHandover();
     }
     for (const warning of security.warnings(config.listen)) log.log("warn", warning);
+    // Taking over: no mutation until the predecessor has stopped writing (a delete must be
+    // a barrier for both agents' writes); reads are answered meanwhile, mutations get
+    // SHUTTING_DOWN (UNAVAILABLE, retryable) for that moment.
+    if (inheritance !== null) registry.stopAccepting();
     await server.start();
     for (const address of config.listen) {
       // Only the agent's user may connect, whatever the directory's mode.
@@ -237,11 +241,10 @@ export class Agent {
     Deno.addSignalListener("SIGHUP", agent.#onHangup);
     server.setServing(true);
     agent.serving = true;
-    agent.#watchEngine();
-    inventory.startPeriodic(config.rescanIntervalMs, (change) => agent!.#devicesChanged(change));
     if (inheritance !== null) {
       // Armed and serving: only now does the predecessor stop writing.
       const released = await inheritance.armed();
+      registry.resumeAccepting();
       agent.tookOver = { ...released, predecessorRevision: inheritance.revision };
       if (agent.metricsHttp === null && config.metricsListen) {
         void agent.#bindMetricsAfterPredecessor(() => {
@@ -256,6 +259,10 @@ export class Agent {
         rearm_ms: Math.round(agent.rearmMs),
       });
     }
+    // Source exits and device changes from here on (queued by the engine until now): while
+    // taking over, they wait for the mutations the registry takes once released.
+    agent.#watchEngine();
+    inventory.startPeriodic(config.rescanIntervalMs, (change) => agent!.#devicesChanged(change));
     const host = predecessorHost({
       registry,
       journal,

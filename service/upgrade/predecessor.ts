@@ -47,8 +47,6 @@ const STEP_MS = { hello: 5_000, armed: 300_000 };
 export class UpgradeListener {
   #closed = false;
   #loop: Promise<void>;
-  /** A hand-over in progress (one at a time). */
-  busy = false;
 
   private constructor(
     private readonly listener: SuccessionListener,
