@@ -25,7 +25,12 @@ import { startTracing, type Tracing } from "./tracing/setup.ts";
 import { UpgradeListener } from "./upgrade/predecessor.ts";
 import { predecessorHost } from "./upgrade/predecessor_host.ts";
 import type { ReleaseReport } from "./upgrade/protocol.ts";
-import { bindAddress, PublishedSockets, unixPath } from "./upgrade/unix_listeners.ts";
+import {
+  bindAddress,
+  publicAddress,
+  PublishedSockets,
+  unixPath,
+} from "./upgrade/unix_listeners.ts";
 import { API_VERSIONS, buildRevision, VERSION } from "./version.ts";
 
 /** Longest sun_path Linux accepts, NUL included. */
@@ -225,18 +230,19 @@ export class Agent {
     // a barrier for both agents' writes); reads are answered meanwhile, mutations get
     // SHUTTING_DOWN (UNAVAILABLE, retryable) for that moment.
     if (inheritance !== null) registry.stopAccepting();
-    await server.start();
-    for (const address of config.listen) {
+    // A TCP port cannot be shared with the predecessor (grpc-js has no SO_REUSEPORT): taking
+    // over, it is bound once the predecessor has let it go; Unix sockets are renamed over.
+    const now = inheritance === null
+      ? config.listen
+      : config.listen.filter((a) => a.startsWith("unix:"));
+    await server.start(now.map(bindAddress));
+    for (const address of now) {
       // Only the agent's user may connect, whatever the directory's mode.
       if (address.startsWith("unix:")) Deno.chmodSync(unixPath(bindAddress(address)), 0o600);
     }
     // From the rename on, new connections reach this agent (a predecessor's stay with it).
-    agent.#published.publish(config.listen);
-    server.bound.splice(
-      0,
-      server.bound.length,
-      ...server.bound.map((b, i) => config.listen[i].startsWith("unix:") ? config.listen[i] : b),
-    );
+    agent.#published.publish(now);
+    server.bound.splice(0, server.bound.length, ...server.bound.map(publicAddress));
     agent.#onHangup = () => void agent!.reload();
     Deno.addSignalListener("SIGHUP", agent.#onHangup);
     server.setServing(true);
@@ -245,6 +251,8 @@ export class Agent {
       // Armed and serving: only now does the predecessor stop writing.
       const released = await inheritance.armed();
       registry.resumeAccepting();
+      const tcp = config.listen.filter((a) => !a.startsWith("unix:"));
+      if (tcp.length > 0) await agent.#bindAfterPredecessor(tcp);
       agent.tookOver = { ...released, predecessorRevision: inheritance.revision };
       if (agent.metricsHttp === null && config.metricsListen) {
         void agent.#bindMetricsAfterPredecessor(() => {
@@ -334,6 +342,23 @@ export class Agent {
         }).catch(() => {});
       }
     }, 100);
+  }
+
+  /** Binds TCP gRPC listeners once the predecessor has closed its own (it drains, then exits). */
+  async #bindAfterPredecessor(addresses: string[]): Promise<void> {
+    const deadline = Date.now() + this.config.shutdownGraceMs + 5_000;
+    for (const address of addresses) {
+      for (;;) {
+        try {
+          await this.server.start([address]);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    }
+    this.server.bound.splice(0, this.server.bound.length, ...this.server.bound.map(publicAddress));
   }
 
   /** Binds the metrics port once the predecessor has let it go (it drains, then exits). */

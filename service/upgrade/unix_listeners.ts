@@ -16,6 +16,11 @@ export function bindAddress(address: string): string {
   return address.startsWith("unix:") ? `unix://${unixPath(address)}.${Deno.pid}` : address;
 }
 
+/** The public address of a bound one (a private unix name back to its path). */
+export function publicAddress(bound: string): string {
+  return bound.startsWith("unix:") ? bound.replace(new RegExp(`\\.${Deno.pid}$`), "") : bound;
+}
+
 /** Sockets bound under their private names, published over their public paths. */
 export class PublishedSockets {
   readonly #inodes = new Map<string, number>();

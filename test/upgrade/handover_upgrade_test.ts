@@ -10,12 +10,22 @@ import { join } from "node:path";
 import { GPU, removeDir, spawnAgent, tempDir } from "../support/agent.ts";
 import { waitForBar } from "../support/bar_file.ts";
 import { SourceProcess } from "../support/source_process.ts";
+import { AgentClient } from "../../service/cli/client.ts";
 import { HandoverVmm } from "../handover/vmm.ts";
 import { armAll, logLine, probeConnections, simulatedBar, startStream, target } from "./support.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const COUNT = 200;
 const HANDED = { offset: 0x88704, data: 0x77 };
+/** A TCP listener too: the successor binds it once the predecessor has let it go. */
+const TCP = "127.0.0.1:47391";
+const listeners = (dir: string) => [
+  "--listen",
+  `unix://${join(dir, "run", "ioeventd.sock")}`,
+  "--listen",
+  TCP,
+  "--allow-insecure-tcp",
+];
 
 Deno.test(
   "upgrade: a successor takes over under a 1 kHz doorbell stream: 0 lost, 0 doubled, none refused",
@@ -23,7 +33,7 @@ Deno.test(
   async () => {
     const dir = tempDir("ioeventd-upgrade-");
     const src = await SourceProcess.start(COUNT);
-    const old = await spawnAgent(dir);
+    const old = await spawnAgent(dir, listeners(dir));
     const vmm = await HandoverVmm.start(join(dir, "run", "handover.sock"), "vm-h", 1);
     let next: Awaited<ReturnType<typeof spawnAgent>> | null = null;
     try {
@@ -54,7 +64,7 @@ Deno.test(
       })();
       await new Promise((r) => setTimeout(r, 300));
 
-      next = await spawnAgent(dir); // takes over (takeOver "auto"): serving once released
+      next = await spawnAgent(dir, listeners(dir)); // takes over ("auto"): serving once released
       const exit = await old.exited;
       await new Promise((r) => setTimeout(r, 300));
       const stream = await stopStream();
@@ -94,6 +104,11 @@ Deno.test(
           `(p99 ${(stream.p99_ns / 1e6).toFixed(3)} ms), ${probe.attempts} connections, ` +
           `${readFailures} failed reads; predecessor wrote ${predecessor}, successor ${writes}`,
       );
+
+      // Its TCP listener too, bound once the predecessor closed its own.
+      const tcp = new AgentClient(TCP);
+      assert.equal((await tcp.info()).ready, true);
+      tcp.close();
 
       // The successor is the journal's writer now: it takes mutations.
       const t = target(COUNT);
