@@ -124,7 +124,7 @@ export async function rearmFromJournal(config: AgentConfig, log: Logger): Promis
   // An agent already running on this state directory hands over to this one: it freezes
   // its mutations and closes the journal first, so that the journal has one writer.
   const inheritance = await Inheritance.takeOver(upgradeSocketPath(config), config.takeOver, log);
-  phase("predecessor_frozen");
+  phase("plugin_load_and_take_over"); // the first native call loads the plugin
   try {
     // A damaged or missing journal refuses the start (JournalDamaged) before the engine or
     // a port is opened.
