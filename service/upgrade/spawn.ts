@@ -14,9 +14,11 @@ export function successorArgs(cmdline: readonly string[]): string[] {
 
 /** Spawns the successor (detached from this process's exit); its pid. */
 export function spawnSuccessor(): number {
-  const cmdline = Deno.readTextFileSync("/proc/self/cmdline").split("\0").filter((a) => a !== "");
+  // NUL-terminated arguments: an empty one (`--metrics-listen ""`) is kept.
+  const cmdline = Deno.readTextFileSync("/proc/self/cmdline").split("\0").slice(0, -1);
   const [exe, ...args] = successorArgs(cmdline);
-  const child = new Deno.Command(exe === "deno" ? Deno.execPath() : exe, {
+  // The path it was started as (an upgraded deno there is the successor's), else this one.
+  const child = new Deno.Command(exe.startsWith("/") ? exe : Deno.execPath(), {
     args,
     stdin: "null",
     stdout: "inherit",

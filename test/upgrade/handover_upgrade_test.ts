@@ -181,3 +181,48 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "upgrade: SIGUSR2 (the systemd upgrade) starts a successor that takes over; the old exits 0",
+  opts,
+  async () => {
+    const dir = tempDir("ioeventd-upgrade-usr2-");
+    const src = await SourceProcess.start(2);
+    const old = await spawnAgent(dir);
+    let successor = 0;
+    try {
+      await armAll(old, src, 2);
+      const stopStream = await startStream(src, dir);
+      old.kill("SIGUSR2");
+      // Its successor's log goes to the same stderr (inherited), read on by the test.
+      assert.deepEqual(await old.exited, { code: 0, signal: null });
+      const started = logLine(old, "started a successor to take over")!;
+      successor = started.successor_pid as number;
+      const deadline = Date.now() + 30_000;
+      while (!logLine(old, "took over: the predecessor writes no more")) {
+        assert.ok(Date.now() < deadline, old.logs.join("\n"));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const stream = await stopStream();
+      assert.equal(stream.timeouts, 0, "no doorbell lost");
+      const client = new AgentClient(`unix://${join(dir, "run", "ioeventd.sock")}`);
+      try {
+        const info = await client.info();
+        assert.ok(info.capabilities!.features!.includes("start:hand-over"));
+        assert.equal((await client.listAll()).length, 2);
+      } finally {
+        client.close();
+      }
+      old.client.close();
+    } finally {
+      if (successor > 0) {
+        try {
+          Deno.kill(successor, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      old.kill("SIGKILL");
+      await src.kill();
+      removeDir(dir);
+    }
+  },
+);
