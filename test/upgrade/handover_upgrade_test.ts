@@ -226,3 +226,42 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "upgrade: --after-hand-over=linger (Kubernetes) keeps the old agent alive, not ready, until SIGTERM",
+  opts,
+  async () => {
+    const dir = tempDir("ioeventd-upgrade-linger-");
+    const src = await SourceProcess.start(1);
+    const args = ["--after-hand-over=linger", "--metrics-listen", "127.0.0.1:0"];
+    const old = await spawnAgent(dir, args);
+    let next: Awaited<ReturnType<typeof spawnAgent>> | null = null;
+    try {
+      await armAll(old, src, 1);
+      const metrics = logLine(old, "ioeventd serving")!.metrics as string;
+      next = await spawnAgent(dir, args);
+      const deadline = Date.now() + 10_000;
+      while (!logLine(old, "retiring: handed over to a successor; staying until stopped")) {
+        assert.ok(Date.now() < deadline, old.logs.join("\n"));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Alive (the kubelet does not restart it), not ready (the Service sends it nothing).
+      const healthz = await fetch(`http://${metrics}/healthz`);
+      await healthz.body?.cancel();
+      assert.equal(healthz.status, 200);
+      const readyz = await fetch(`http://${metrics}/readyz`);
+      assert.equal(readyz.status, 503);
+      assert.match(await readyz.text(), /handed over to a successor/);
+      // The pod's deletion: SIGTERM ends it cleanly.
+      old.kill("SIGTERM");
+      assert.deepEqual(await old.exited, { code: 0, signal: null });
+      assert.equal((await next.client.listAll()).length, 1, "the successor serves");
+    } finally {
+      old.kill("SIGKILL");
+      old.client.close();
+      if (next) await next.crash();
+      await src.kill();
+      removeDir(dir);
+    }
+  },
+);
