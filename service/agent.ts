@@ -249,7 +249,11 @@ export class Agent {
     agent.serving = true;
     if (inheritance !== null) {
       // Armed and serving: only now does the predecessor stop writing.
-      const released = await inheritance.armed();
+      const report = await inheritance.armed();
+      if (report === null) {
+        log.log("warn", "the predecessor died before it released; serving alone");
+      }
+      const released = report ?? { triggers: 0n, signals: 0n, kernelEntriesLeft: 0 };
       registry.resumeAccepting();
       const tcp = config.listen.filter((a) => !a.startsWith("unix:"));
       if (tcp.length > 0) await agent.#bindAfterPredecessor(tcp);

@@ -106,7 +106,7 @@ export class UpgradeListener {
       const send = (msg: SuccessionMessage, fds: number[] = []) =>
         conn.send(encodeMessage(msg), fds);
       try {
-        send({ op: "frozen", revision: String(revision), count: items.length });
+        send({ op: "frozen", revision: String(revision), count: items.length, pid: Deno.pid });
         for (let i = 0; i < items.length; i += MAX_FDS_PER_MESSAGE) {
           const chunk = items.slice(i, i + MAX_FDS_PER_MESSAGE);
           send(

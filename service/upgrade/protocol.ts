@@ -4,7 +4,7 @@
 // descriptors). One JSON object per message:
 //
 //   successor → predecessor  take-over {pid, version}
-//   predecessor → successor  frozen {revision, count}: mutations refused (SHUTTING_DOWN,
+//   predecessor → successor  frozen {revision, count, pid}: mutations refused (SHUTTING_DOWN,
 //                            UNAVAILABLE: retry on the successor), every commit on disk
 //                            (the journal is the successor's to write from here on)
 //                            fds {items} × ⌈count / 8⌉, each with up to 8 descriptors
@@ -15,7 +15,8 @@
 //                            the successor); it drains its calls and exits
 //   either way               refused {reason}: the hand-over does not happen
 //
-// A successor that goes away before `armed` leaves the predecessor serving as before.
+// A successor that goes away before `armed` leaves the predecessor serving as before; a
+// predecessor that dies after `frozen` leaves the successor serving alone once armed.
 
 /** What a descriptor passed for a registration is. */
 export type InheritedKind = "eventfd" | "vfio";
@@ -38,7 +39,7 @@ export interface ReleaseReport {
 
 export type SuccessionMessage =
   | { op: "take-over"; pid: number; version: string }
-  | { op: "frozen"; revision: string; count: number }
+  | { op: "frozen"; revision: string; count: number; pid: number }
   | { op: "fds"; items: { id: string; kind: InheritedKind }[] }
   | { op: "sent" }
   | { op: "armed" }
@@ -78,7 +79,12 @@ export function parseMessage(text: string): SuccessionMessage {
     case "take-over":
       return { op: "take-over", pid: int(o, "pid"), version: str(o, "version") };
     case "frozen":
-      return { op: "frozen", revision: str(o, "revision"), count: int(o, "count") };
+      return {
+        op: "frozen",
+        revision: str(o, "revision"),
+        count: int(o, "count"),
+        pid: int(o, "pid"),
+      };
     case "fds": {
       const items = o.items;
       if (!Array.isArray(items)) throw new ProtocolError("fds: items is not a list");

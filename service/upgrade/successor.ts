@@ -21,6 +21,16 @@ export const TAKE_OVER_MODES: readonly TakeOverMode[] = ["auto", "require", "nev
 /** How long the predecessor may take to freeze (its in-flight commits) and to release. */
 const STEP_MS = { frozen: 30_000, fds: 10_000, released: 30_000 };
 
+/** Whether process `pid` still exists (signal 0). */
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT"); // harmless to a running agent; fails once it is gone
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** No agent listens there: a plain start. */
 function nobodyThere(err: unknown): boolean {
   return err instanceof NativeError && (err.is("ENOENT") || err.is("ECONNREFUSED"));
@@ -33,6 +43,8 @@ export class Inheritance {
     private readonly conn: SuccessionConnection,
     /** The predecessor's journal revision when it froze. */
     readonly revision: bigint,
+    /** The predecessor's pid (whether it is still alive, if it stops answering). */
+    readonly pid: number,
   ) {}
 
   /**
@@ -57,7 +69,7 @@ export class Inheritance {
       const frozen = await Inheritance.#next(conn, STEP_MS.frozen);
       if (frozen.op === "refused") throw new ProtocolError(`refused: ${frozen.reason}`);
       if (frozen.op !== "frozen") throw new ProtocolError(`expected frozen, got ${frozen.op}`);
-      const inheritance = new Inheritance(conn, BigInt(frozen.revision));
+      const inheritance = new Inheritance(conn, BigInt(frozen.revision), frozen.pid);
       let received = 0;
       for (;;) {
         const msg = await conn.recv(STEP_MS.fds);
@@ -112,19 +124,27 @@ export class Inheritance {
 
   /**
    * Everything is armed here: the predecessor stops writing. Resolves with its report once
-   * it has (it then drains its calls and exits).
+   * it has (it then drains its calls and exits), or null when it died meanwhile.
    */
-  async armed(): Promise<ReleaseReport> {
+  async armed(): Promise<ReleaseReport | null> {
     this.#closeUnused();
-    this.conn.send(encodeMessage({ op: "armed" }));
-    const m = await Inheritance.#next(this.conn, STEP_MS.released);
-    this.conn.close();
-    if (m.op !== "released") throw new ProtocolError(`expected released, got ${m.op}`);
-    return {
-      triggers: BigInt(m.triggers),
-      signals: BigInt(m.signals),
-      kernelEntriesLeft: m.kernelEntriesLeft,
-    };
+    try {
+      this.conn.send(encodeMessage({ op: "armed" }));
+      const m = await Inheritance.#next(this.conn, STEP_MS.released);
+      if (m.op !== "released") throw new ProtocolError(`expected released, got ${m.op}`);
+      return {
+        triggers: BigInt(m.triggers),
+        signals: BigInt(m.signals),
+        kernelEntriesLeft: m.kernelEntriesLeft,
+      };
+    } catch (err) {
+      // A predecessor that died meanwhile writes no more either: this agent serves alone
+      // (null). One still alive but not answering: this start fails (and it resumes).
+      if (!alive(this.pid)) return null;
+      throw err;
+    } finally {
+      this.conn.close();
+    }
   }
 
   #closeUnused(): void {
