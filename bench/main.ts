@@ -21,6 +21,7 @@ import {
   WINDOW_S,
 } from "./data_plane.ts";
 import { guestDoorbells } from "./guest_doorbells.ts";
+import { upgradeRows, upgrades } from "./upgrade.ts";
 import { removeDir, tempDir } from "../test/support/agent.ts";
 import { renderTable } from "../service/cli/table.ts";
 
@@ -176,7 +177,14 @@ try {
   console.log("\nControl plane (agent process, grpc-js client on its Unix socket; issue #20)\n");
   console.log(renderTable(controlPlaneTable(cp)));
 
-  // 6. A real KVM guest's doorbells: exit, the agent in each poll mode, a bare consumer, RAM.
+  // 6. Upgrades under a 1 kHz doorbell stream: hand-over, restart, kill -9 (bench/upgrade.ts).
+  const up = await upgrades(QUICK);
+  results.upgrades = up;
+  console.log("\nUpgrades under a 1 kHz doorbell stream (one registration signalled)\n");
+  console.log(renderTable(upgradeRows(up)));
+  console.log(`load: ${Deno.readTextFileSync("/proc/loadavg").trim()}`);
+
+  // 7. A real KVM guest's doorbells: exit, the agent in each poll mode, a bare consumer, RAM.
   results.guest_doorbells = await guestDoorbells({ quick: QUICK });
 } finally {
   removeDir(dir);

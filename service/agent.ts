@@ -1,5 +1,6 @@
 // The agent: wires the inventory, the native engine, the registry (with its journal) and
-// the API together, and owns start-up (replay before serving) and graceful shutdown.
+// the API together, and owns start-up (replay before serving: rearm.ts), the hand-over to a
+// successor (service/upgrade/) and graceful shutdown.
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { Buffer } from "node:buffer";
 import { hostname } from "node:os";
@@ -7,36 +8,38 @@ import { dirname } from "node:path";
 import type { AgentInfo } from "./api/generated/ioeventd/v1/AgentInfo.ts";
 import { timestampFromMs } from "./api/convert.ts";
 import { ApiServer } from "./api/server.ts";
-import {
-  type AgentConfig,
-  auditLogPath,
-  journalPath,
-  REAL_SYSFS,
-  simulatedSysfsRoot,
-} from "./config.ts";
-import { Inventory, type InventoryChange, isEmptyChange } from "./devices/inventory.ts";
-import { DevicePolicy } from "./devices/policy.ts";
-import { createSimulatedHost } from "./devices/simulate.ts";
+import { type AgentConfig, auditLogPath, upgradeSocketPath } from "./config.ts";
+import { type Inventory, type InventoryChange, isEmptyChange } from "./devices/inventory.ts";
 import type { Logger } from "./log.ts";
-import { MetricsHttpServer } from "./metrics/http.ts";
+import type { MetricsHttpServer } from "./metrics/http.ts";
 import { AgentMetrics } from "./metrics/metrics.ts";
-import { detectBackends, NativeEngine, POLL_MODES } from "./native/engine.ts";
+import { detectBackends, type NativeEngine, POLL_MODES } from "./native/engine.ts";
 import { NativeHandover } from "./native/handover.ts";
-import { Journal } from "./registry/journal.ts";
-import { type JournalHealth, Registry, type ReplayReport } from "./registry/registry.ts";
-import { NO_HANDOVER } from "./registry/handover_port.ts";
-import { WIDTHS } from "./registry/validation.ts";
+import { sdNotify } from "./native/succession.ts";
+import { type Rearmed, rearmFromJournal } from "./rearm.ts";
+import type { Journal } from "./registry/journal.ts";
+import type { Registry, ReplayReport } from "./registry/registry.ts";
 import { registerSecurityMetrics } from "./security/metrics.ts";
 import { registryLookup, type ReloadReport, Security } from "./security/security.ts";
 import { startTracing, type Tracing } from "./tracing/setup.ts";
+import { UpgradeListener } from "./upgrade/predecessor.ts";
+import { predecessorHost } from "./upgrade/predecessor_host.ts";
+import type { ReleaseReport } from "./upgrade/protocol.ts";
+import {
+  bindAddress,
+  publicAddress,
+  PublishedSockets,
+  unixPath,
+} from "./upgrade/unix_listeners.ts";
 import { API_VERSIONS, buildRevision, VERSION } from "./version.ts";
 
 /** Longest sun_path Linux accepts, NUL included. */
 const UNIX_PATH_MAX = 108;
 
 function prepareUnixSocket(address: string): void {
-  const path = address.replace(/^unix:(\/\/)?/, "");
-  if (Buffer.byteLength(path) >= UNIX_PATH_MAX) {
+  const path = unixPath(address);
+  // The private name it is bound under (<path>.<pid>, unix_listeners.ts) must fit too.
+  if (Buffer.byteLength(unixPath(bindAddress(address))) >= UNIX_PATH_MAX) {
     throw new Error(`socket path ${path} is longer than ${UNIX_PATH_MAX - 1} bytes`);
   }
   // A directory the agent creates is its own: only its user may reach it. One it was given
@@ -46,7 +49,12 @@ function prepareUnixSocket(address: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     Deno.chmodSync(dir, 0o700); // the umask may have taken bits off; never added any
   }
-  if (existsSync(path) && lstatSync(path).isSocket()) rmSync(path); // stale, from a crash
+  // A socket left there (a crash, or a predecessor's) is replaced by a rename, not removed.
+  const bound = unixPath(bindAddress(address));
+  if (existsSync(bound) && lstatSync(bound).isSocket()) rmSync(bound);
+  if (existsSync(path) && !lstatSync(path).isSocket()) {
+    throw new Error(`listener path ${path} exists and is not a socket`);
+  }
 }
 
 function machineId(): string {
@@ -73,6 +81,16 @@ export class Agent {
   handover: NativeHandover | null = null;
   #handoverTimer: ReturnType<typeof setInterval> | null = null;
   #handoverPort: { current: NativeHandover | null } = { current: null };
+  /** Where this agent listens for its successor (null until serving). */
+  #upgrade: UpgradeListener | null = null;
+  readonly #published = new PublishedSockets();
+  /** Resolves once this agent handed over to a successor: it must then stop and exit. */
+  readonly handedOver: Promise<void>;
+  #resolveHandedOver: () => void = () => {};
+  /** Set once handed over: the successor writes the journal and serves the data plane. */
+  #released = false;
+  /** What the predecessor reported when this agent took over from it (null: plain start). */
+  tookOver: (ReleaseReport & { predecessorRevision: bigint }) | null = null;
 
   private constructor(
     readonly config: AgentConfig,
@@ -85,7 +103,9 @@ export class Agent {
     readonly metrics: AgentMetrics,
     readonly tracing: Tracing | null,
     readonly security: Security,
-  ) {}
+  ) {
+    this.handedOver = new Promise((resolve) => (this.#resolveHandedOver = resolve));
+  }
 
   /** Replay done, the API serving and the journal taking commits: what /readyz reports. */
   get ready(): boolean {
@@ -94,6 +114,7 @@ export class Agent {
 
   /** Why the agent is not ready (the /readyz body), or null when it is. */
   get notReady(): string | null {
+    if (this.#released) return "handed over to a successor";
     if (this.replay === null) return "journal replay not done";
     if (!this.serving) return "not serving";
     const journal = this.registry.journalHealth;
@@ -102,78 +123,16 @@ export class Agent {
     return null;
   }
 
-  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
-    const t0 = performance.now();
-    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
-    const roots = config.sysfsRoots.map((path) => ({ path, simulated: path !== REAL_SYSFS }));
-    if (config.simulate) {
-      const root = simulatedSysfsRoot(config);
-      if (!existsSync(root)) {
-        const created = await createSimulatedHost(root);
-        log.log("info", "created simulated host", { root, devices: created });
-      }
-      roots.unshift({ path: root, simulated: true });
-    }
-    const inventory = new Inventory({
-      roots,
-      policy: new DevicePolicy({ allow: config.allow, deny: config.deny }),
-      log,
-    });
-    await inventory.scan();
-    // First: a damaged or missing journal refuses the start (JournalDamaged) before the
-    // engine or a port is opened.
-    const journal = Journal.open(journalPath(config));
-    journal.observer = {
-      walLost: (wal, err) =>
-        log.log(
-          "error",
-          "journal WAL lost while running: checkpointed into the journal, reopened",
-          {
-            wal,
-            error: String(err),
-          },
-        ),
-    };
-
-    const engine = NativeEngine.open({
-      workers: config.workers,
-      canaryPeriodUs: config.canaryPeriodUs,
-      pollMode: config.pollMode,
-      spinBudgetUs: config.spinBudgetUs,
-      shard: config.shard,
-      cpus: config.cpus,
-    });
+  /**
+   * Starts the agent around what `rearmFromJournal` prepared (every journaled ioeventfd
+   * armed again, with only the modules that takes loaded: service/rearm.ts); without it,
+   * does that first.
+   */
+  static async start(config: AgentConfig, log: Logger, early?: Rearmed): Promise<Agent> {
+    const r = early ?? await rearmFromJournal(config, log);
+    const { inventory, inheritance, journal, engine, registry, intake, phases } = r;
     const metrics = new AgentMetrics({ perIoeventfd: config.perIoeventfdMetrics });
     const tracing = await startTracing(log);
-    // The intake opens after the replay (a re-sent eventfd then finds what waits for it);
-    // the registry sees it through this port from the start.
-    const intake: { current: NativeHandover | null } = { current: null };
-    const registry = new Registry(
-      engine,
-      journal,
-      inventory,
-      { maxPerDevice: config.maxPerDevice, maxPerOwner: config.maxPerOwner },
-      WIDTHS,
-      (health: JournalHealth) => {
-        // Never an exit: reads, deletes and armed ioeventfds keep working; creates are
-        // refused with JOURNAL_UNAVAILABLE until a commit succeeds again (retried).
-        if (health.available) log.log("info", "journal available again", {});
-        else {
-          log.log("error", "journal unavailable: commits fail; creates are refused", {
-            error: health.error,
-            cause: health.cause,
-          });
-        }
-      },
-      {
-        take: (handle, owner, kind) => {
-          if (intake.current === null) return NO_HANDOVER.take(handle, owner, kind);
-          return intake.current.take(handle, owner, kind);
-        },
-        consume: (handle) => intake.current?.consume(handle),
-        received: () => intake.current?.received() ?? [],
-      },
-    );
     const security = new Security(
       {
         tls: config.tls,
@@ -195,7 +154,8 @@ export class Agent {
       agentInfo: () => agent!.info(),
       rescan: async () => agent!.#devicesChanged(await inventory.scan()),
     }, {
-      listen: config.listen,
+      // Unix listeners bound under a private name, then renamed over their path.
+      listen: config.listen.map(bindAddress),
       reflection: config.reflection,
       // Security last (innermost): metrics and traces see the calls it refuses.
       interceptors: [
@@ -219,37 +179,29 @@ export class Agent {
       security,
     );
     metrics.bind(agent);
-    // Probes answer during a long replay: alive, not ready.
-    if (config.metricsListen) {
-      try {
-        agent.metricsHttp = MetricsHttpServer.start(config.metricsListen, {
-          metrics: () => metrics.scrape(),
-          contentType: metrics.contentType,
-          ready: () => agent!.ready,
-          notReady: () => agent!.notReady,
-        });
-      } catch (err) {
-        // Deno says "Address already in use (os error 98)" and not which address.
-        const why = err instanceof Deno.errors.AddrInUse
-          ? "address already in use (another process listens there)"
-          : err instanceof Error
-          ? err.message
-          : String(err);
-        throw new Error(`metrics listener ${config.metricsListen}: ${why}`, { cause: err });
-      }
-    }
-
-    // Re-arm before serving: a caller never sees a half-recovered agent.
-    agent.replay = registry.replay();
-    agent.rearmMs = performance.now() - t0;
+    agent.replay = r.replay;
+    agent.rearmMs = r.rearmMs;
+    // The probes' server started before the replay; from now on it serves this agent.
+    agent.metricsHttp = r.probes.attach({
+      metrics: () => metrics.scrape(),
+      contentType: metrics.contentType,
+      ready: () => agent!.ready,
+      notReady: () => agent!.notReady,
+    });
+    phases.agent_setup = performance.now() - (r.t0 + r.rearmMs);
     await metrics.track();
     const replayed = agent.replay;
     log.log("info", "journal replayed", {
       rearmed: replayed.rearmed,
+      adopted: replayed.adopted,
+      taking_over: inheritance !== null,
       orphaned: replayed.orphaned.length,
       dropped: replayed.dropped,
       replay_ms: Math.round(replayed.durationMs),
       rearm_ms: Math.round(agent.rearmMs),
+      // From the runtime's start (the process's, but for the exec of deno itself).
+      rearmed_since_process_start_ms: Math.round(r.t0 + r.rearmMs),
+      startup_ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])),
       revision: String(registry.revision),
     });
     if (replayed.journalError !== null) {
@@ -274,17 +226,71 @@ export class Agent {
       agent.#watchHandover();
     }
     for (const warning of security.warnings(config.listen)) log.log("warn", warning);
-    await server.start();
-    for (const address of config.listen) {
+    // Taking over: no mutation until the predecessor has stopped writing (a delete must be
+    // a barrier for both agents' writes); reads are answered meanwhile, mutations get
+    // SHUTTING_DOWN (UNAVAILABLE, retryable) for that moment.
+    if (inheritance !== null) registry.stopAccepting();
+    // A TCP port cannot be shared with the predecessor (grpc-js has no SO_REUSEPORT): taking
+    // over, it is bound once the predecessor has let it go; Unix sockets are renamed over.
+    const now = inheritance === null
+      ? config.listen
+      : config.listen.filter((a) => a.startsWith("unix:"));
+    await server.start(now.map(bindAddress));
+    for (const address of now) {
       // Only the agent's user may connect, whatever the directory's mode.
-      if (address.startsWith("unix:")) Deno.chmodSync(address.replace(/^unix:(\/\/)?/, ""), 0o600);
+      if (address.startsWith("unix:")) Deno.chmodSync(unixPath(bindAddress(address)), 0o600);
     }
+    // From the rename on, new connections reach this agent (a predecessor's stay with it).
+    agent.#published.publish(now);
+    server.bound.splice(0, server.bound.length, ...server.bound.map(publicAddress));
     agent.#onHangup = () => void agent!.reload();
     Deno.addSignalListener("SIGHUP", agent.#onHangup);
     server.setServing(true);
     agent.serving = true;
+    if (inheritance !== null) {
+      // Armed and serving: only now does the predecessor stop writing.
+      const report = await inheritance.armed();
+      if (report === null) {
+        log.log("warn", "the predecessor died before it released; serving alone");
+      }
+      const released = report ?? { triggers: 0n, signals: 0n, kernelEntriesLeft: 0 };
+      registry.resumeAccepting();
+      const tcp = config.listen.filter((a) => !a.startsWith("unix:"));
+      if (tcp.length > 0) await agent.#bindAfterPredecessor(tcp);
+      agent.tookOver = { ...released, predecessorRevision: inheritance.revision };
+      if (agent.metricsHttp === null && config.metricsListen) {
+        void agent.#bindMetricsAfterPredecessor(() => {
+          agent!.metricsHttp = r.probes.bind();
+          return agent!.metricsHttp !== null;
+        });
+      }
+      log.log("info", "took over: the predecessor writes no more", {
+        predecessor_triggers: String(released.triggers),
+        predecessor_signals: String(released.signals),
+        kernel_entries_adopted: agent.replay.adopted,
+        rearm_ms: Math.round(agent.rearmMs),
+      });
+    }
+    // Source exits and device changes from here on (queued by the engine until now): while
+    // taking over, they wait for the mutations the registry takes once released.
     agent.#watchEngine();
     inventory.startPeriodic(config.rescanIntervalMs, (change) => agent!.#devicesChanged(change));
+    const host = predecessorHost({
+      registry,
+      journal,
+      engine,
+      released: () => (agent!.#released = true),
+      handedOver: () => agent!.#resolveHandedOver(),
+    });
+    prepareUnixSocket(`unix://${upgradeSocketPath(config)}`); // its directory, 0700
+    agent.#upgrade = UpgradeListener.open(upgradeSocketPath(config), host, log);
+    // systemd (Type=notify): ready only now, every journaled ioeventfd armed. A successor
+    // is the service's main process from here on.
+    try {
+      sdNotify(inheritance !== null ? `MAINPID=${Deno.pid}\nREADY=1` : "READY=1");
+    } catch (err) {
+      log.log("warn", "sd_notify failed", { error: String(err) });
+    }
     log.log("info", "ioeventd serving", {
       version: VERSION,
       listen: server.bound,
@@ -342,6 +348,48 @@ export class Agent {
     }, 100);
   }
 
+  /** Binds TCP gRPC listeners once the predecessor has closed its own (it drains, then exits). */
+  async #bindAfterPredecessor(addresses: string[]): Promise<void> {
+    const deadline = Date.now() + this.config.shutdownGraceMs + 5_000;
+    for (const address of addresses) {
+      for (;;) {
+        try {
+          await this.server.start([address]);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    }
+    this.server.bound.splice(0, this.server.bound.length, ...this.server.bound.map(publicAddress));
+  }
+
+  /** Binds the metrics port once the predecessor has let it go (it drains, then exits). */
+  async #bindMetricsAfterPredecessor(bind: () => boolean): Promise<void> {
+    const deadline = Date.now() + this.config.shutdownGraceMs + 5_000;
+    while (!bind()) {
+      if (Date.now() > deadline) {
+        this.log.log("error", "metrics port still held by the predecessor; metrics off", {
+          listen: this.config.metricsListen,
+        });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * How this agent came up: "hand-over" (it took over from a running agent: no pause),
+   * "gap" (it re-armed journaled registrations nobody served meanwhile: a restart or a
+   * crash paused their doorbells), "fresh" (nothing journaled).
+   */
+  get startKind(): "hand-over" | "gap" | "fresh" {
+    if (this.tookOver !== null) return "hand-over";
+    const r = this.replay;
+    return r !== null && r.rearmed + r.needsSource.length + r.orphaned.length > 0 ? "gap" : "fresh";
+  }
+
   /** SIGHUP: certificates, policy and the audit file are read again (security.ts). */
   reload(): ReloadReport {
     return this.security.reload();
@@ -374,6 +422,9 @@ export class Agent {
           "source-exit-cleanup",
           "journal",
           ...(this.handover ? ["handover"] : []),
+          "take-over",
+          // How this agent came up, for the rollout gate (ioeventctl fleet rollout-gate).
+          `start:${this.startKind}`,
         ],
       },
       startedAt: timestampFromMs(this.startedAtMs),
@@ -382,21 +433,48 @@ export class Agent {
     };
   }
 
-  /** Graceful stop: refuse mutations, finish in-flight calls, close the journal. */
+  /**
+   * Handed over, staying (afterHandOver "linger", Kubernetes): everything stops but the
+   * /healthz and /readyz endpoints (alive, not ready), until SIGTERM.
+   */
+  async retire(): Promise<void> {
+    const http = this.metricsHttp;
+    this.metricsHttp = null; // kept open: the kubelet's probes
+    await this.stop();
+    this.metricsHttp = http;
+  }
+
+  /**
+   * Graceful stop: refuse mutations, finish in-flight calls, close the journal. After a
+   * hand-over the journal is the successor's: nothing more is written to it.
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.serving = false;
       if (this.#onHangup) Deno.removeSignalListener("SIGHUP", this.#onHangup);
       this.registry.stopAccepting();
+      await this.#upgrade?.close();
       if (this.#handoverTimer !== null) clearInterval(this.#handoverTimer);
       this.inventory.stop();
+      // The paths stay while a successor's sockets are there (renamed over ours).
+      this.#published.unpublish();
       await this.server.stop(this.config.shutdownGraceMs);
       await this.tracing?.shutdown();
       await this.metricsHttp?.close();
       this.metrics.stop();
-      await this.registry.closeJournal(); // the last group commit is on disk
+      if (!this.#released) await this.registry.closeJournal(); // the last group commit is on disk
       this.journal.close();
       this.security.close();
+      // What this agent wrote over its life (a restart's successor adds its own to it):
+      // disarmed first (a barrier each), so the count is final; closing would drop them
+      // all the same. Kernel-served ones count nothing here.
+      let triggers = 0n;
+      if (!this.#released) {
+        const ids = this.registry.all()
+          .filter((r) => r.nativeId !== null && r.backend !== "kernel")
+          .map((r) => r.nativeId!);
+        for (const o of this.engine.unregisterMany(ids)) if (o.ok) triggers += o.final.triggers;
+      }
       // The eventfds stay open in their owners: the kernel keeps counting signals until the
       // next agent re-arms them. Closing the engine only drops our duplicates.
       this.engine.close();
@@ -404,7 +482,9 @@ export class Agent {
       this.handover?.close();
       this.#handoverPort.current = null;
       await this.#eventsDone;
-      this.log.log("info", "ioeventd stopped", {});
+      this.log.log("info", this.#released ? "ioeventd stopped (handed over)" : "ioeventd stopped", {
+        triggers: String(triggers),
+      });
     })();
     return this.#stopping;
   }

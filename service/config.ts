@@ -7,6 +7,7 @@
 // config_loader.ts.
 import { join, resolve } from "node:path";
 import { POLL_MODES, type PollMode, SHARD_MODES, type ShardMode } from "./native/engine.ts";
+import { TAKE_OVER_MODES, type TakeOverMode } from "./upgrade/successor.ts";
 
 export interface AgentConfig {
   /** Journal, simulated host and the default socket live here. */
@@ -42,6 +43,18 @@ export interface AgentConfig {
   handoverTtlMs: number;
   /** Most unused handles held (each holds a descriptor); also the per-sender-uid bound. */
   handoverMaxHandles: number;
+  /**
+   * Taking over from an agent running on the same state directory (README "Upgrades"):
+   * "auto" when one answers on <stateDir>/run/upgrade.sock, "require" (fail if none),
+   * "never".
+   */
+  takeOver: TakeOverMode;
+  /**
+   * What an agent does once it has handed over: "exit" (systemd: the successor is the main
+   * process now) or "linger" (Kubernetes: stay, not ready, until the pod is deleted, so the
+   * kubelet does not restart the container and take the node back).
+   */
+  afterHandOver: "exit" | "linger";
   /** HTTP address of /metrics and the health endpoints ("host:port"; "" disables). */
   metricsListen: string;
   /** Directories shaped like /sys/bus/pci/devices; the real one is read-only for the agent. */
@@ -106,6 +119,8 @@ export function defaultConfig(
     handoverSocketMode: 0o666,
     handoverTtlMs: 60_000,
     handoverMaxHandles: 16_384,
+    takeOver: "auto",
+    afterHandOver: "exit",
     metricsListen: "127.0.0.1:9464",
     sysfsRoots: [REAL_SYSFS],
     simulate: false,
@@ -135,6 +150,11 @@ export function journalPath(config: AgentConfig): string {
   return join(config.stateDir, "journal.sqlite");
 }
 
+/** Where a running agent listens for its successor (README "Upgrades"). */
+export function upgradeSocketPath(config: AgentConfig): string {
+  return join(config.stateDir, "run", "upgrade.sock");
+}
+
 export function auditLogPath(config: AgentConfig): string {
   return config.auditLog ? resolve(config.auditLog) : join(config.stateDir, "audit.jsonl");
 }
@@ -155,6 +175,12 @@ export function checkConfig(c: AgentConfig): AgentConfig {
   const errors: string[] = [];
   if (!POLL_MODES.includes(c.pollMode)) errors.push(`pollMode must be one of ${POLL_MODES}`);
   if (!SHARD_MODES.includes(c.shard)) errors.push(`shard must be one of ${SHARD_MODES}`);
+  if (!TAKE_OVER_MODES.includes(c.takeOver)) {
+    errors.push(`takeOver must be one of ${TAKE_OVER_MODES}`);
+  }
+  if (c.afterHandOver !== "exit" && c.afterHandOver !== "linger") {
+    errors.push("afterHandOver must be exit or linger");
+  }
   if (
     !Array.isArray(c.cpus) || c.cpus.length > 1024 ||
     c.cpus.some((n) => !Number.isInteger(n) || n < 0 || n > 1023)

@@ -1,13 +1,11 @@
 // ioeventd: the agent's entry point. Configuration in service/config.ts; see README.md.
-import * as grpc from "@grpc/grpc-js";
-import { Agent } from "./agent.ts";
+import type { Agent } from "./agent.ts";
 import { type AgentConfig, ConfigError } from "./config.ts";
 import { parseCommandLine } from "./config_loader.ts";
 import { usage } from "./settings.ts";
 import { consoleInto, stderrLogger as log } from "./log.ts";
-
-// One format on stderr: grpc-js's own messages become JSON lines of the log too.
-grpc.setLogger(consoleInto(log, "grpc-js"));
+import { rearmFromJournal } from "./rearm.ts";
+import { spawnSuccessor } from "./upgrade/spawn.ts";
 
 let config: AgentConfig;
 try {
@@ -42,7 +40,16 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 try {
-  agent = await Agent.start(config, log);
+  // Re-armed first, with only what that needs loaded; the gRPC server, metrics, security
+  // and tracing are imported after (a restart's doorbells do not wait for them).
+  const rearmed = await rearmFromJournal(config, log);
+  const [{ Agent }, grpc] = await Promise.all([
+    import("./agent.ts"),
+    import("@grpc/grpc-js"),
+  ]);
+  // One format on stderr: grpc-js's own messages become JSON lines of the log too.
+  grpc.setLogger(consoleInto(log, "grpc-js"));
+  agent = await Agent.start(config, log, rearmed);
 } catch (err) {
   log.log("error", "ioeventd failed to start", {
     error: err instanceof Error ? err.message : String(err),
@@ -50,3 +57,24 @@ try {
   Deno.exit(1);
 }
 if (stopRequested) await stop();
+// Handed over to a successor (README "Upgrades"): drain the calls in flight and leave, or,
+// under Kubernetes, retire and stay until the pod is deleted (SIGTERM then exits).
+void agent.handedOver.then(async () => {
+  if (config.afterHandOver === "linger") {
+    log.log("info", "retiring: handed over to a successor; staying until stopped", {});
+    await agent!.retire();
+    return;
+  }
+  log.log("info", "stopping", { reason: "handed over to a successor" });
+  return stop();
+});
+// SIGUSR2 (systemd: `systemctl kill --kill-whom=main -s SIGUSR2 ioeventd`): start the
+// successor from the files on disk now; it takes over and becomes the main process.
+Deno.addSignalListener("SIGUSR2", () => {
+  try {
+    const pid = spawnSuccessor();
+    log.log("info", "started a successor to take over", { successor_pid: pid });
+  } catch (err) {
+    log.log("error", "could not start a successor", { error: String(err) });
+  }
+});

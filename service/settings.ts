@@ -42,6 +42,14 @@ export const KEYS: Record<SettingKey, KeyDoc> = {
   handoverSocketMode: { shownDefault: "`0o666`", help: "its file mode" },
   handoverTtlMs: { help: "how long an unused handle lives" },
   handoverMaxHandles: { help: "unused handles held, in all and per sender uid" },
+  takeOver: {
+    help: "`auto` takes over from an agent running on the same state directory (no pause " +
+      "in the doorbells, README [Upgrades](#upgrades)), `require` fails without one, `never`",
+  },
+  afterHandOver: {
+    help: "`exit` once handed over (systemd), or `linger` not ready until stopped " +
+      "(Kubernetes: the old pod stays until deleted)",
+  },
   metricsListen: { help: '`/metrics`, `/healthz`, `/readyz`; `""` disables' },
   sysfsRoots: { help: "PCI trees to scan (the real one is only read)" },
   simulate: {
@@ -98,6 +106,8 @@ export const OPTIONS = {
   "audit-log": { type: "string" },
   "rate-limit": { type: "string" },
   "handover-socket": { type: "string" },
+  "take-over": { type: "string" },
+  "after-hand-over": { type: "string" },
 } as const;
 
 interface FlagDoc {
@@ -159,6 +169,16 @@ const FLAG_DOCS: Record<keyof typeof OPTIONS, FlagDoc> = {
   "audit-log": { arg: "FILE", key: "auditLog", help: KEYS.auditLog.help },
   "rate-limit": { arg: "N", key: "rateLimitPerSecond", help: KEYS.rateLimitPerSecond.help },
   "handover-socket": { arg: "PATH", key: "handoverSocket", help: "hand-over intake socket" },
+  "take-over": {
+    arg: "MODE",
+    key: "takeOver",
+    help: "auto, require or never: take over from the agent running here",
+  },
+  "after-hand-over": {
+    arg: "WHAT",
+    key: "afterHandOver",
+    help: "exit (systemd) or linger until stopped (Kubernetes)",
+  },
 };
 
 type FlagSpec = FlagDoc & { type: "string" | "boolean"; multiple?: boolean };
@@ -192,6 +212,8 @@ export const ENV: Record<string, SettingKey> = {
   IOEVENTD_AUDIT_LOG: "auditLog",
   IOEVENTD_RATE_LIMIT_PER_SECOND: "rateLimitPerSecond",
   IOEVENTD_HANDOVER_SOCKET: "handoverSocket",
+  IOEVENTD_TAKE_OVER: "takeOver",
+  IOEVENTD_AFTER_HAND_OVER: "afterHandOver",
 };
 
 /** The flags that set `key`, as written on a command line. */

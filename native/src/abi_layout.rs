@@ -103,6 +103,21 @@ layout! {
         LAST_TRIGGER_UNIX_NS = 3,
     }
 
+    /// `ioeventd_source_acquire_many`: one descriptor of the source process in, its local
+    /// duplicate out.
+    acquire (len 5) {
+        /// In: the descriptor number in the source process (`i32`).
+        FD = 0,
+        /// In: the eventfd identity it must have (0: any).
+        EXPECT_EVENTFD_ID = 1,
+        /// Out: the local descriptor (≥ 0), or `-errno` (`i64`).
+        RESULT = 2,
+        /// Out: the eventfd id (`eventfd-id` + 1).
+        EVENTFD_ID = 3,
+        /// Out: `st_dev` of the eventfd.
+        DEV = 4,
+    }
+
     /// The `out` of `ioeventd_source_acquire`.
     source (len 3) {
         /// Start time of the source process (clock ticks since boot).

@@ -22,6 +22,7 @@ pub mod procfs;
 mod slot_token;
 pub mod source;
 pub mod stats;
+pub mod succession;
 pub mod sys;
 #[cfg(test)]
 mod test_support;

@@ -239,6 +239,62 @@ pub fn acquire(
     })
 }
 
+/// One descriptor of a batch: its number in the source process and the eventfd identity
+/// it must have (0: any).
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted {
+    /// The descriptor number in the source process.
+    pub fd: i32,
+    /// The identity it must have (0: any).
+    pub expect_eventfd_id: u64,
+}
+
+/// [`acquire`] for many descriptors of one process (a replay): one pidfd and one start-time
+/// read for all of them instead of one each. A failure of the process (gone, or its pid
+/// reused) fails the whole batch; any other only its own descriptor. Returns the start time.
+pub fn acquire_many(
+    pid: i32,
+    wanted: &[Wanted],
+    expect_start: u64,
+) -> Result<(u64, Vec<Result<Acquired, SourceError>>), SourceError> {
+    let pidfd = pidfd(pid, 0)?;
+    let start = process_start(pid)?;
+    if expect_start != 0 && start != expect_start {
+        return Err(SourceError::PidReused);
+    }
+    let one = |w: &Wanted| -> Result<Acquired, SourceError> {
+        if w.fd < 0 {
+            return Err(SourceError::FdNotOpen);
+        }
+        let local = getfd(&pidfd, w.fd)?;
+        let raw = local.as_raw_fd();
+        // One fdinfo read says both that it is an eventfd and its id.
+        let Some(id) = eventfd_fdinfo(raw) else {
+            return Err(SourceError::NotEventfd);
+        };
+        let st = sys::fstat(raw).map_err(SourceError::Sys)?;
+        let identity = id.map(|id| id + 1).unwrap_or(st.ino);
+        if w.expect_eventfd_id != 0 && identity != w.expect_eventfd_id {
+            return Err(SourceError::FdReplaced);
+        }
+        // Only the per-descriptor close-on-exec flag (see `acquire`).
+        sys::set_cloexec(raw).map_err(SourceError::Sys)?;
+        Ok(Acquired {
+            fd: local,
+            start,
+            identity,
+            dev: st.dev,
+        })
+    };
+    let out: Vec<_> = wanted.iter().map(one).collect();
+    // The start time was read while the pidfd was open; if the process exited since, a later
+    // reuse of `pid` could not be told apart: all of them are gone (their fds closed here).
+    if sys::poll_readable(pidfd.as_raw_fd(), 0).map_err(SourceError::Sys)? {
+        return Err(SourceError::ProcessGone);
+    }
+    Ok((start, out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

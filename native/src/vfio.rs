@@ -252,6 +252,9 @@ pub(crate) struct KernelIoeventfd {
     width: u32,
     data: u64,
     efd: OwnedFd,
+    /// Handed over to a successor agent: dropping it closes the descriptors only, and the
+    /// kernel keeps serving the entry (it lives as long as the device file).
+    left_in_kernel: bool,
 }
 
 impl KernelIoeventfd {
@@ -281,8 +284,37 @@ impl KernelIoeventfd {
                 width,
                 data,
                 efd,
+                left_in_kernel: false,
             }),
             Err(e) => Err((VfioError::Kernel(e), efd)),
+        }
+    }
+
+    /// An entry the kernel already serves (a predecessor agent assigned it and left it in
+    /// the kernel at hand-over): recorded on a duplicate of `device`, without an ioctl
+    /// (assigning the same key again fails with `EEXIST`). Dropping it de-assigns it.
+    pub(crate) fn adopt(
+        device: RawFd,
+        region: &VfioRegionInfo,
+        offset: u64,
+        width: u32,
+        data: u64,
+        efd: OwnedFd,
+    ) -> Result<KernelIoeventfd, (VfioError, OwnedFd)> {
+        let at = match region.offset.checked_add(offset) {
+            Some(at) => at,
+            None => return Err((VfioError::Kernel(Errno::EINVAL), efd)),
+        };
+        match sys::dup(device) {
+            Ok(device) => Ok(KernelIoeventfd {
+                device,
+                at,
+                width,
+                data,
+                efd,
+                left_in_kernel: false,
+            }),
+            Err(e) => Err((VfioError::Sys(e), efd)),
         }
     }
 
@@ -290,10 +322,24 @@ impl KernelIoeventfd {
     pub(crate) fn efd(&self) -> RawFd {
         self.efd.as_raw_fd()
     }
+
+    /// The device descriptor the entry belongs to.
+    pub(crate) fn device(&self) -> RawFd {
+        self.device.as_raw_fd()
+    }
+
+    /// A successor serves this entry now: dropping it must not de-assign it (the key is the
+    /// same, so a de-assign would remove the entry the successor adopted).
+    pub(crate) fn leave_in_kernel(&mut self) {
+        self.left_in_kernel = true;
+    }
 }
 
 impl Drop for KernelIoeventfd {
     fn drop(&mut self) {
+        if self.left_in_kernel {
+            return;
+        }
         let _ =
             sys::vfio_device_ioeventfd(self.device.as_raw_fd(), self.at, self.width, self.data, -1);
     }

@@ -59,14 +59,20 @@ export class ApiServer {
     if (options.reflection) reflectionService().addToServer(this.server);
   }
 
-  async start(): Promise<void> {
-    for (const address of this.options.listen) {
+  /** Binds every listener, or only `addresses` of them (a successor binds TCP ones later). */
+  async start(addresses: readonly string[] = this.options.listen): Promise<void> {
+    for (const address of addresses) {
       const port = await new Promise<number>((resolve, reject) =>
         this.server.bindAsync(
           address,
           this.options.credentialsFor?.(address) ?? this.options.credentials ??
             grpc.ServerCredentials.createInsecure(),
-          (err, port) => (err ? reject(listenError(address, err)) : resolve(port)),
+          (err, port) => {
+            if (!err) return resolve(port);
+            // Forget the failed attempt, so the address can be bound again later.
+            this.server.unbind(address);
+            reject(listenError(address, err));
+          },
         )
       );
       this.bound.push(address.startsWith("unix:") ? address : address.replace(/:0$/, `:${port}`));

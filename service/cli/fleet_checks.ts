@@ -139,6 +139,11 @@ export function rolloutGateCheck(version: string): FleetCheck {
         errors.push("NOT_READY");
         why.push("journaled ioeventfds not all re-armed");
       }
+      // A host upgraded by a restart (not a hand-over) paused its VMs' doorbells meanwhile.
+      if (info.capabilities?.features?.includes("start:gap")) {
+        errors.push("UPGRADE_GAP");
+        why.push("came up by a restart, not a hand-over: doorbells paused while it re-armed");
+      }
       return {
         ok: errors.length === 0,
         errors,

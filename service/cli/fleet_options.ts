@@ -22,7 +22,8 @@ Commands:
                               every agent's changes, one line per event, prefixed with
                               the host; until --duration, Ctrl-C, or every stream ended
   rollout-gate --version V    succeed only when every host runs V, is SERVING and ready
-                              (every journaled ioeventfd re-armed): the step a rollout
+                              (every journaled ioeventfd re-armed) and came up by a
+                              hand-over, not a restart (UPGRADE_GAP): the step a rollout
                               pipeline runs between batches
 
 Options:

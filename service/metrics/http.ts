@@ -87,6 +87,14 @@ export function parseListen(address: string): { hostname: string; port: number }
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
+/**
+ * Whether Deno.serve may be asked for SO_REUSEPORT: only under --unstable-net (asking
+ * without it ends the process). Deno.listenDatagram exists only under that flag too.
+ */
+export function reusePortAvailable(): boolean {
+  return typeof (Deno as unknown as Record<string, unknown>).listenDatagram === "function";
+}
+
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
 
 export class MetricsHttpServer {
@@ -100,7 +108,9 @@ export class MetricsHttpServer {
   static start(address: string, endpoints: HttpEndpoints): MetricsHttpServer {
     const { hostname, port } = parseListen(address);
     const server = Deno.serve(
-      { hostname, port, onListen: () => {} },
+      // SO_REUSEPORT where Deno allows it (--unstable-net): a successor agent binds the same
+      // port while its predecessor still serves, so a scrape or probe is never refused.
+      { hostname, port, reusePort: reusePortAvailable(), onListen: () => {} },
       (request) => handle(request, endpoints),
     );
     return new MetricsHttpServer(hostname, server.addr.port, server);

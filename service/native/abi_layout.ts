@@ -28,6 +28,8 @@ export const LAYOUT = {
   unregister: { id: 0, result: 1, triggers: 2, signals: 3, last_trigger_unix_ns: 4, len: 5 },
   /** ioeventd_stats_registrations: one registration. */
   stats: { id: 0, triggers: 1, signals: 2, last_trigger_unix_ns: 3, len: 4 },
+  /** ioeventd_source_acquire_many: one descriptor of the source process in, its duplicate out. */
+  acquire: { fd: 0, expect_eventfd_id: 1, result: 2, eventfd_id: 3, dev: 4, len: 5 },
   /** The out of ioeventd_source_acquire. */
   source: { start_time: 0, eventfd_id: 1, dev: 2, len: 3 },
   /** The out of ioeventd_process_stats (u64 max: not given by the kernel). */

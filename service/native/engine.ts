@@ -171,6 +171,11 @@ export class NativeEngine implements DataPlane {
     return this.#closed;
   }
 
+  /** The plugin's handle of this engine (the hand-over calls, service/native/succession.ts). */
+  get handle(): bigint {
+    return this.#handle;
+  }
+
   acquireSource(pid: number, fd: number, expect?: SourceIdentity): AcquiredSource {
     const w = LAYOUT.source;
     const out = new BigUint64Array(w.len);
@@ -179,6 +184,32 @@ export class NativeEngine implements DataPlane {
       lib().ioeventd_source_acquire(pid, fd, expect?.startTime ?? 0n, expect?.eventfdId ?? 0n, out),
     );
     return { fd: local, startTime: out[w.start_time], eventfdId: out[w.eventfd_id] };
+  }
+
+  acquireSources(
+    pid: number,
+    wanted: readonly { fd: number; eventfdId: bigint }[],
+    expectStart: bigint,
+  ): ({ ok: true; source: AcquiredSource } | { ok: false; error: NativeError })[] {
+    const w = LAYOUT.acquire;
+    const recs = new BigUint64Array(wanted.length * w.len);
+    wanted.forEach((x, i) => {
+      recs[i * w.len + w.fd] = BigInt.asUintN(64, BigInt(x.fd));
+      recs[i * w.len + w.expect_eventfd_id] = x.eventfdId;
+    });
+    const start = new BigUint64Array(1);
+    check(
+      "source_acquire_many",
+      lib().ioeventd_source_acquire_many(pid, expectStart, recs, BigInt(wanted.length), start),
+    );
+    return wanted.map((_, i) => {
+      const r = BigInt.asIntN(64, recs[i * w.len + w.result]);
+      if (r < 0n) return { ok: false, error: new NativeError("source_acquire", Number(-r)) };
+      return {
+        ok: true,
+        source: { fd: Number(r), startTime: start[0], eventfdId: recs[i * w.len + w.eventfd_id] },
+      };
+    });
   }
 
   releaseSource(fd: number): void {

@@ -5,7 +5,7 @@
 import type {
   HandedOver,
   HandoverKind,
-  HandoverPort,
+  IntakePort,
   ReceivedHandle,
 } from "../registry/handover_port.ts";
 import { Errno, NativeError } from "./errno.ts";
@@ -100,8 +100,8 @@ export interface IntakeStats {
   closedFds: number;
 }
 
-/** The plugin's intake: the registry's HandoverPort. */
-export class NativeHandover implements HandoverPort {
+/** The plugin's intake: the intake part of the registry's HandoverPort. */
+export class NativeHandover implements IntakePort {
   #handle: bigint;
 
   private constructor(handle: bigint, readonly options: IntakeOptions) {

@@ -16,6 +16,10 @@ const symbols = {
   },
   ioeventd_engine_close: { parameters: ["u64"], result: "i32" },
   ioeventd_source_acquire: { parameters: ["i32", "i32", "u64", "u64", "buffer"], result: "i64" },
+  ioeventd_source_acquire_many: {
+    parameters: ["i32", "u64", "buffer", "u64", "buffer"],
+    result: "i64",
+  },
   ioeventd_source_close: { parameters: ["i32"], result: "i32" },
   ioeventd_register: {
     parameters: ["u64", "buffer", "u64", "u32", "u64", "i32", "i32", "u64"],

@@ -9,6 +9,7 @@ import type {
   AcquiredSource,
   ArmedRegistration,
   DataPlane,
+  RegisterOutcome,
   RegistrationRequest,
   RegistrationStats,
   VfioRegistrationRequest,
@@ -18,6 +19,9 @@ import type { Registration } from "./registration.ts";
 import type { AcquiredVfio, Sources } from "./sources.ts";
 import type { Spec } from "./validation.ts";
 
+/** Records per registerMany call at most (the plugin's bound). */
+const MAX_BATCH = 65_536;
+
 export class Arming {
   constructor(
     private readonly plane: DataPlane,
@@ -25,7 +29,28 @@ export class Arming {
     private readonly sources: Sources,
   ) {}
 
-  /** The data-plane request that arms `spec` with its taken source (and VFIO device). */
+  /**
+   * Hands the acquired source to the data plane; on failure the caller still owns it (and
+   * always the VFIO descriptor). `at` prefixes the fields of a refusal.
+   */
+  arm(
+    spec: Spec,
+    source: AcquiredSource,
+    vfio: AcquiredVfio | null,
+    at: string,
+  ): ArmedRegistration {
+    const request = this.request(spec, source, vfio);
+    try {
+      return "vfioFd" in request ? this.plane.registerVfio(request) : this.plane.register(request);
+    } catch (err) {
+      throw this.refusal(err, vfio !== null, at);
+    }
+  }
+
+  /**
+   * What the data plane is asked to arm for `spec` (a VFIO device: the kernel first, "auto";
+   * else the device's sysfs resourceN file). ENGINE_FAILURE when the BAR has no file.
+   */
   request(
     spec: Spec,
     source: AcquiredSource,
@@ -46,30 +71,22 @@ export class Arming {
     return { barPath: bar.resourcePath, ...write };
   }
 
-  /**
-   * Hands the acquired source to the data plane; on failure the caller still owns it (and
-   * always the VFIO descriptor). `at` prefixes the fields of a refusal.
-   */
-  arm(
-    spec: Spec,
-    source: AcquiredSource,
-    vfio: AcquiredVfio | null,
-    at: string,
-  ): ArmedRegistration {
-    try {
-      const request = this.request(spec, source, vfio);
-      return "vfioFd" in request ? this.plane.registerVfio(request) : this.plane.register(request);
-    } catch (err) {
-      if (err instanceof Rejection) throw err;
-      throw rejectionOf(vfio !== null ? "arm-vfio" : "arm", err, at, `${at}source`);
+  /** Arms many requests with one control operation per worker (replay): in order. */
+  armMany(
+    requests: readonly (RegistrationRequest | VfioRegistrationRequest)[],
+  ): RegisterOutcome[] {
+    const out: RegisterOutcome[] = [];
+    for (let i = 0; i < requests.length; i += MAX_BATCH) {
+      out.push(...this.plane.registerMany(requests.slice(i, i + MAX_BATCH)));
     }
+    return out;
   }
 
   /**
-   * arm for many, with one registerMany (one control operation per worker): each item's
+   * arm for taken sources, all with armMany (creates of one turn): each item's
    * ArmedRegistration, or the Rejection that refused it (its caller still owns its sources).
    */
-  armMany(
+  armTaken(
     items: readonly { spec: Spec; source: AcquiredSource; vfio: AcquiredVfio | null; at: string }[],
   ): (ArmedRegistration | Rejection)[] {
     const out: (ArmedRegistration | Rejection)[] = new Array(items.length);
@@ -80,18 +97,22 @@ export class Arming {
         requests.push(this.request(item.spec, item.source, item.vfio));
         sent.push(i);
       } catch (err) {
-        out[i] = err as Rejection;
+        out[i] = this.refusal(err, item.vfio !== null, item.at);
       }
     });
-    const outcomes = requests.length > 0 ? this.plane.registerMany(requests) : [];
-    outcomes.forEach((outcome, k) => {
-      const i = sent[k];
-      const { vfio, at } = items[i];
-      out[i] = outcome.ok
+    this.armMany(requests).forEach((outcome, k) => {
+      const { vfio, at } = items[sent[k]];
+      out[sent[k]] = outcome.ok
         ? { id: outcome.id, backend: outcome.backend }
-        : rejectionOf(vfio !== null ? "arm-vfio" : "arm", outcome.error, at, `${at}source`);
+        : this.refusal(outcome.error, vfio !== null, at);
     });
     return out;
+  }
+
+  /** The rejection of a data-plane refusal to arm (`vfio`: on a VFIO device). */
+  refusal(err: unknown, vfio: boolean, at: string): Rejection {
+    if (err instanceof Rejection) return err;
+    return rejectionOf(vfio ? "arm-vfio" : "arm", err, at, `${at}source`);
   }
 
   /**

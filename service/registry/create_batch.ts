@@ -104,9 +104,9 @@ export class CreateBatch {
     }
     for (const p of planned) c.index.remove(p.planned.placeholder);
 
-    let armed: ReturnType<RegistryChanges["arming"]["armMany"]>;
+    let armed: ReturnType<RegistryChanges["arming"]["armTaken"]>;
     try {
-      armed = c.arming.armMany(planned.map(({ planned: p }) => ({ ...p, at: "spec." })));
+      armed = c.arming.armTaken(planned.map(({ planned: p }) => ({ ...p, at: "spec." })));
     } catch (err) {
       const why = err instanceof Rejection ? err : new Rejection("ENGINE_FAILURE", String(err));
       armed = planned.map(() => why);

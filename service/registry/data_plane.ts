@@ -101,6 +101,16 @@ export type UnregisterOutcome =
 export interface DataPlane {
   /** Duplicates fd `fd` of process `pid`; with `expect`, refuses a reused PID or fd. */
   acquireSource(pid: number, fd: number, expect?: SourceIdentity): AcquiredSource;
+  /**
+   * acquireSource for many fds of one process (a replay), with one pidfd and one start-time
+   * read: one outcome per fd, in order. The process's own failures (gone, PID reused:
+   * `expectStart` differs) throw for all of them.
+   */
+  acquireSources(
+    pid: number,
+    wanted: readonly { fd: number; eventfdId: bigint }[],
+    expectStart: bigint,
+  ): ({ ok: true; source: AcquiredSource } | { ok: false; error: Error })[];
   /** Closes an acquired fd that was not handed to register. */
   releaseSource(fd: number): void;
 

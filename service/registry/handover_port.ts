@@ -2,7 +2,13 @@
 // and the handles that name them. The registry owns this interface; service/native/handover.ts
 // implements it. A handle is usable only under the owner it was handed over for; the sender
 // (pid, uid, start time) is what the source binding and the exit watch judge.
+//
+// A predecessor agent is such a process too: at a hand-over (service/upgrade/) it passes the
+// descriptors of the registrations the successor cannot take itself, by registration id,
+// and leaves its kernel-served entries assigned for the successor to adopt.
 import { Errno, NativeError } from "../native/errno.ts";
+import type { InheritedFds } from "../upgrade/protocol.ts";
+import type { ArmedRegistration } from "./data_plane.ts";
 import type { Registration } from "./registration.ts";
 import type { Spec } from "./validation.ts";
 
@@ -42,6 +48,31 @@ export interface HandoverPort {
   consume(handle: string): void;
   /** Descriptors received since the last call. */
   received(): ReceivedHandle[];
+  /** True while replaying as a predecessor's successor (it is alive and armed). */
+  readonly takingOver: boolean;
+  /** The descriptors a predecessor passed for registration `id` (the caller owns them). */
+  inherited(id: string): InheritedFds | null;
+  /**
+   * Records a kernel entry the predecessor left assigned as served here, without assigning
+   * its key again (the kernel would refuse it: EEXIST). The data plane owns `fd` once done.
+   */
+  adoptKernel(request: KernelAdoption): ArmedRegistration;
+}
+
+/** The intake's part of the port (native/src/handover/): what processes handed over. */
+export type IntakePort = Pick<HandoverPort, "take" | "consume" | "received">;
+
+/** A VFIO_DEVICE_IOEVENTFD entry a predecessor left assigned. */
+export interface KernelAdoption {
+  vfioFd: number;
+  bar: number;
+  offset: bigint;
+  width: number;
+  data: bigint;
+  /** The eventfd the entry listens on. */
+  fd: number;
+  pid: number;
+  pidStart: bigint;
 }
 
 /** No intake configured: every handle is unknown. */
@@ -51,6 +82,11 @@ export const NO_HANDOVER: HandoverPort = {
   },
   consume() {},
   received: () => [],
+  takingOver: false,
+  inherited: () => null,
+  adoptKernel() {
+    throw new NativeError("adopt_kernel", Errno.EOPNOTSUPP);
+  },
 };
 
 /**

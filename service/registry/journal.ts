@@ -353,4 +353,18 @@ export class Journal {
     this.#marker = null;
     if (this.#db.isOpen) this.#db.close();
   }
+
+  /**
+   * Opens the journal again after `close` (a hand-over to a successor that did not happen:
+   * service/upgrade/), with the same checks as `open`.
+   */
+  reopen(): void {
+    if (this.#db.isOpen) return;
+    const j = Journal.open(this.path);
+    this.#db = j.#db;
+    this.#found = j.#found;
+    this.#marker = j.#marker;
+    this.#walIno = null;
+    this.#prepare();
+  }
 }

@@ -171,6 +171,11 @@ export class Registry {
     this.#accepting = false;
   }
 
+  /** A hand-over to a successor did not happen (service/upgrade/): mutations again. */
+  resumeAccepting(): void {
+    this.#accepting = true;
+  }
+
   // ---- reads ----
 
   get(id: string): Registration {

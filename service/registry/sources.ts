@@ -75,6 +75,31 @@ export class Sources {
     }
   }
 
+  /**
+   * Takes many sources of one process again (replay): each as `acquire` with its `expect`
+   * would, with one pidfd and one start-time read for all. Per item, in order: the source,
+   * or the Rejection `acquire` would have thrown.
+   */
+  acquireMany(
+    pid: number,
+    startTime: bigint,
+    items: readonly { fd: number; eventfdId: bigint }[],
+    at: string,
+  ): (AcquiredSource | Rejection)[] {
+    const field = `${at}source`;
+    const refusal = (err: unknown, fd: number) =>
+      err instanceof Rejection
+        ? err
+        : rejectionOf("source", err, at, field, ` (pid ${pid}, fd ${fd})`);
+    try {
+      this.checkBound(pid, field);
+      const outcomes = this.plane.acquireSources(pid, items, startTime);
+      return outcomes.map((o, i) => o.ok ? o.source : refusal(o.error, items[i].fd));
+    } catch (err) {
+      return items.map((i) => refusal(err, i.fd));
+    }
+  }
+
   /** A handed-over descriptor, within the owner and the caller's binding. */
   #takeHandle(source: Source, kind: HandoverKind, field: string, who?: TakeFor) {
     const handle = source.handle!;

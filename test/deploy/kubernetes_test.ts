@@ -98,7 +98,8 @@ Deno.test("kubernetes: DaemonSet scheduling, rollout, privileges and mounts", ()
   );
   assert.deepEqual(daemonSet.spec.updateStrategy, {
     type: "RollingUpdate",
-    rollingUpdate: { maxUnavailable: 1, maxSurge: 0 },
+    // Make-before-break: the new pod takes over from the old one (README "Upgrades").
+    rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
   });
   assert.ok(daemonSet.spec.minReadySeconds > 0);
   assert.ok(spec.terminationGracePeriodSeconds >= 30);

@@ -27,7 +27,7 @@ Deno.test("deploy README: the fleet commands and flags it shows are the CLI's", 
   const agentFlag = (name: string) => Object.hasOwn(FLAGS, name);
   // deno, cargo, git, systemctl and podman flags in the install and build commands.
   const tools = ["--allow-all", "--cached-only", "--frozen", "--entrypoint", "--build-arg"]
-    .concat(["--short", "--manifest-path", "--release", "--now"]);
+    .concat(["--short", "--manifest-path", "--release", "--now", "--kill-whom", "--signal"]);
   for (const flag of new Set([...text.matchAll(/(?<![\w-])(--[a-z][\w-]+)/g)].map((m) => m[1]))) {
     const known = FLEET_USAGE.includes(flag) || agentFlag(flag.slice(2)) || tools.includes(flag);
     assert.ok(known, `${flag} is neither a fleet flag, an agent flag nor a build flag`);

@@ -42,20 +42,21 @@ function standIn(engine: NativeEngine, root: string, failAt?: bigint) {
   };
   const plane: DataPlane = {
     acquireSource: (pid, fd, expect) => engine.acquireSource(pid, fd, expect),
+    acquireSources: (pid, wanted, start) => engine.acquireSources(pid, wanted, start),
     releaseSource: (fd) => engine.releaseSource(fd),
     processStartTime: (pid) => engine.processStartTime(pid),
     register: (r) => engine.register(r),
-    // As the engine's: each request on its own path (VFIO ones through the stand-in below).
-    registerMany(rs) {
-      return rs.map((r) => {
+    // One by one, so that VFIO requests go through this stand-in's registerVfio (replay and a
+    // turn's creates arm with one registerMany).
+    registerMany: (rs) =>
+      rs.map((r) => {
         try {
-          const a = "vfioFd" in r ? this.registerVfio(r) : engine.register(r);
+          const a = "vfioFd" in r ? plane.registerVfio(r) : engine.register(r);
           return { ok: true as const, id: a.id, backend: a.backend, worker: null };
         } catch (error) {
           return { ok: false as const, error: error as Error };
         }
-      });
-    },
+      }),
     unregister,
     unregisterMany: (ids) => ids.map((id) => ({ ok: true, final: unregister(id) })),
     registrationStats: () => engine.registrationStats(),

@@ -10,7 +10,7 @@ export function followAgentLogs(child: Deno.ChildProcess): AgentLogs {
   const lines: string[] = [];
   let ready = () => {};
   const up = new Promise<void>((r) => (ready = r));
-  (async () => {
+  const read = (async () => {
     let rest = "";
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
       const parts = (rest + chunk).split("\n");
@@ -21,7 +21,12 @@ export function followAgentLogs(child: Deno.ChildProcess): AgentLogs {
       }
     }
   })();
-  const failed = child.status.then((s) => {
+  const failed = child.status.then(async (s) => {
+    // Its last lines (why it failed) may still be in the pipe: read them first (bounded: a
+    // successor it started may hold the pipe open).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([read, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
     throw new Error(`agent exited (${s.code}) before serving:\n${lines.join("\n")}`);
   });
   failed.catch(() => {});

@@ -19,6 +19,7 @@ pub mod process;
 pub mod registration;
 pub mod source;
 pub mod stats;
+pub mod succession;
 pub mod vfio;
 
 use crate::sys::Errno;

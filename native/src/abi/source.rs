@@ -26,6 +26,51 @@ pub extern "C" fn ioeventd_source_acquire(
     })())
 }
 
+/// `ioeventd_source_acquire` for `count` (≤ 65536) descriptors of one process (records of
+/// layout `acquire`), with one pidfd and one start-time read: the number acquired, and the
+/// start time in `start_out[0]`. The process's failures (`-ESRCH` gone, `-EOWNERDEAD` its
+/// pid reused: `expect_start` differs) fail the whole call, every record untouched; any
+/// other failure is its own record's `-errno`.
+#[no_mangle]
+pub extern "C" fn ioeventd_source_acquire_many(
+    pid: i32,
+    expect_start: u64,
+    recs: *mut u64,
+    count: u64,
+    start_out: *mut u64,
+) -> i64 {
+    use layout::acquire as w;
+    ret_i64((|| {
+        if count > 65_536 {
+            return Err(Errno::EINVAL);
+        }
+        let recs = sys::abi_slice_mut(recs, count * w::LEN as u64).ok_or(Errno::EFAULT)?;
+        let start_out = sys::abi_slice_mut(start_out, 1).ok_or(Errno::EFAULT)?;
+        let wanted: Vec<source::Wanted> = recs
+            .chunks_exact(w::LEN)
+            .map(|r| source::Wanted {
+                fd: r[w::FD] as i32,
+                expect_eventfd_id: r[w::EXPECT_EVENTFD_ID],
+            })
+            .collect();
+        let (start, results) = source::acquire_many(pid, &wanted, expect_start)?;
+        start_out[0] = start;
+        let mut n = 0;
+        for (r, result) in recs.chunks_exact_mut(w::LEN).zip(results) {
+            match result {
+                Ok(a) => {
+                    r[w::EVENTFD_ID] = a.identity;
+                    r[w::DEV] = a.dev;
+                    r[w::RESULT] = i64::from(a.fd.into_raw_fd()) as u64;
+                    n += 1;
+                }
+                Err(e) => r[w::RESULT] = Errno::from(e).to_abi() as u64,
+            }
+        }
+        Ok(n)
+    })())
+}
+
 /// Closes a local fd from `source_acquire` (or any fd this process owns).
 #[no_mangle]
 pub extern "C" fn ioeventd_source_close(fd: i32) -> i32 {

@@ -6,7 +6,9 @@
 //! `signal <i> [n]`, `signal-all [n]`, `stress <first> <last> <signals_per_fd> <threads>`,
 //! `storm-start <first> <last> <threads>`, `storm-stop`, `throughput <first> <last>
 //! <threads> <seconds>`, `replace <i>`, `pipe <i>`, `close <i>`, `value <i>`, `flags <i>`,
-//! `latency <i> <bar_path> <offset> <width> <data> <count>`, `exit`. EOF exits too.
+//! `latency <i> <bar_path> <offset> <width> <data> <count>`, `doorbells-start <i>
+//! <bar_path> <offset> <width> <data> <interval_us>`, `doorbells-stop`, `exit`. EOF exits
+//! too.
 
 // Casts here are intended: x86_64 only (usize = u64), and every narrowing or sign change
 // is either range-checked before or a two's-complement reinterpretation the C ABI defines.
@@ -35,8 +37,15 @@ struct Storm {
     threads: Vec<JoinHandle<u64>>,
 }
 
+/// A paced doorbell stream running on its own thread (`doorbells-start`).
+struct Doorbells {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<common::LatencySummary>,
+}
+
 struct Source {
     fds: Vec<RawFd>,
+    doorbells: Option<Doorbells>,
     /// Write ends of pipes put in place by `pipe`, kept open.
     pipe_writers: Vec<OwnedFd>,
     storm: Option<Storm>,
@@ -246,6 +255,32 @@ impl Source {
                 let cell = MmioCell::new(map, offset, width).map_err(|x| e(x.into()))?;
                 Ok(common::measure_latency(&cell, fd, data, count).to_json())
             }
+            "doorbells-start" => {
+                if self.doorbells.is_some() {
+                    return Err("a doorbell stream is already running".into());
+                }
+                let (_, fd) = self.fd(arg(1))?;
+                let path = arg(2).ok_or("missing bar_path")?;
+                let offset = parse_u64(arg(3))?;
+                let width = u32::try_from(parse_u64(arg(4))?).map_err(|_| "bad width")?;
+                let data = parse_u64(arg(5))?;
+                let interval = Duration::from_micros(parse_u64(arg(6))?);
+                let map = Mapping::open(Path::new(path)).map_err(|x| e(x.into()))?;
+                let cell = MmioCell::new(map, offset, width).map_err(|x| e(x.into()))?;
+                let stop = Arc::new(AtomicBool::new(false));
+                let s = stop.clone();
+                let thread = std::thread::spawn(move || {
+                    common::doorbell_stream(&cell, fd, data, interval, &s)
+                });
+                self.doorbells = Some(Doorbells { stop, thread });
+                Ok(String::new())
+            }
+            "doorbells-stop" => {
+                let d = self.doorbells.take().ok_or("no doorbell stream running")?;
+                d.stop.store(true, Ordering::Relaxed);
+                let summary = d.thread.join().map_err(|_| "the stream panicked")?;
+                Ok(summary.to_json())
+            }
             other => Err(format!("unknown command {other:?}")),
         }
     }
@@ -287,6 +322,7 @@ fn main() {
     let _ = out.flush();
     let mut src = Source {
         fds,
+        doorbells: None,
         pipe_writers: Vec::new(),
         storm: None,
     };

@@ -12,19 +12,21 @@
 //! Files: [`request`] (what a registration asks for), [`backend`] (the backends and the
 //! VFIO policy), [`table`] (the registration table), [`register`], [`msix_guard`] (the
 //! MSI-X rule, from the device's own config space), [`unregister`], [`error`] (the
-//! engine's error types).
+//! engine's error types), [`succession`] (what a hand-over between agents needs).
 
 pub(crate) mod backend;
 pub mod error;
 mod msix_guard;
 mod register;
 pub(crate) mod request;
+mod succession;
 mod table;
 mod unregister;
 
 pub use backend::{Backend, VfioMode};
 pub use error::{EngineError, RegisterError};
 pub use request::{Bar, RegisterRequest};
+pub use succession::Adoption;
 
 use crate::abi_layout as layout;
 use crate::bar::BarTable;

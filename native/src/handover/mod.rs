@@ -60,6 +60,8 @@ pub struct Server {
     stop: OwnedFd,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: std::path::PathBuf,
+    /// The listening socket's inode: `path` is removed at close only while it is still ours.
+    ino: u64,
     /// The intake's counters.
     pub counters: Counters,
 }
@@ -88,19 +90,11 @@ fn random_handle() -> Result<String, Errno> {
 }
 
 impl Server {
-    /// Listens at `path` (a stale socket there is replaced; any other file is refused with
-    /// `EEXIST`), chmods it to `mode`, and serves it on a thread of its own.
+    /// Listens at `path` (a socket there is replaced by a rename, so a successor agent's
+    /// intake takes over without a refused connection; any other file is refused with
+    /// `EEXIST`), with file mode `mode`, and serves it on a thread of its own.
     pub fn open(path: &str, mode: u32, limits: Limits) -> Result<Arc<Server>, Errno> {
-        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if !meta.file_type().is_socket() {
-                return Err(Errno::EEXIST);
-            }
-            std::fs::remove_file(path).map_err(|e| Errno::from_io(&e))?;
-        }
-        let listener = sys::seqpacket_listen(path.as_bytes(), 128)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o777))
-            .map_err(|e| Errno::from_io(&e))?;
+        let (listener, ino) = crate::succession::bind_renamed(path, mode, 128)?;
         let stop = sys::eventfd(0, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK)?;
         let server = Arc::new(Server {
             table: Mutex::new(Table {
@@ -113,6 +107,7 @@ impl Server {
             stop,
             thread: Mutex::new(None),
             path: path.into(),
+            ino,
             counters: Counters::default(),
         });
         let s = server.clone();
@@ -135,7 +130,9 @@ impl Server {
         if let Some(t) = thread {
             let _ = t.join();
         }
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = self.path.to_str() {
+            crate::succession::unlink_if_own(path, self.ino);
+        }
         let mut t = self.table();
         t.handles.clear();
         t.per_uid.clear();

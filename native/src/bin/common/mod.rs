@@ -16,6 +16,7 @@ pub struct LatencySummary {
     pub p99_ns: u64,
     pub p999_ns: u64,
     pub mean_ns: u64,
+    pub max_ns: u64,
     pub timeouts: u64,
 }
 
@@ -41,14 +42,21 @@ impl LatencySummary {
             p99_ns: pct(0.99),
             p999_ns: pct(0.999),
             mean_ns: mean as u64,
+            max_ns: samples.last().copied().unwrap_or(0),
             timeouts,
         }
     }
 
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"count\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"mean_ns\":{},\"timeouts\":{}}}",
-            self.count, self.p50_ns, self.p99_ns, self.p999_ns, self.mean_ns, self.timeouts
+            "{{\"count\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"mean_ns\":{},\"max_ns\":{},\"timeouts\":{}}}",
+            self.count,
+            self.p50_ns,
+            self.p99_ns,
+            self.p999_ns,
+            self.mean_ns,
+            self.max_ns,
+            self.timeouts
         )
     }
 }
@@ -80,6 +88,64 @@ pub fn measure_latency(cell: &MmioCell, efd: RawFd, data: u64, count: u64) -> La
                 break;
             }
             std::hint::spin_loop();
+        }
+    }
+    LatencySummary::from_samples(samples, timeouts)
+}
+
+// The doorbell stream is ioeventd-test-source's only (the baseline does not stream).
+#[allow(dead_code)]
+/// How long a doorbell of a stream may wait for its write before it counts as lost.
+pub const DOORBELL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[allow(dead_code)]
+/// A paced doorbell stream (an agent may be replaced meanwhile): every `interval`, store the
+/// sentinel, signal `efd` once, and wait until the location reads `data` — spinning for the
+/// first 50 µs, then polling every 50 µs, so a long gap does not take a core from the
+/// agents. Until `stop`; the per-doorbell delays (a doorbell not written within
+/// [`DOORBELL_TIMEOUT`] is a timeout: lost).
+pub fn doorbell_stream(
+    cell: &MmioCell,
+    efd: RawFd,
+    data: u64,
+    interval: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) -> LatencySummary {
+    let width: Width = cell.width();
+    let data = width.truncate(data);
+    let sentinel = width.truncate(!data);
+    let mut samples = Vec::new();
+    let mut timeouts = 0;
+    let mut next = Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        cell.store(sentinel);
+        let t0 = Instant::now();
+        if sys::write_u64(efd, 1).is_err() {
+            timeouts += 1;
+            break;
+        }
+        loop {
+            if cell.load() == data {
+                samples.push(t0.elapsed().as_nanos() as u64);
+                break;
+            }
+            let waited = t0.elapsed();
+            if waited > DOORBELL_TIMEOUT {
+                timeouts += 1;
+                break;
+            }
+            if waited > Duration::from_micros(50) {
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        next += interval;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now; // a long gap: no burst to catch up
         }
     }
     LatencySummary::from_samples(samples, timeouts)
