@@ -169,6 +169,7 @@ export async function controlPlane(quick: boolean): Promise<Record<string, unkno
       spawn_to_serving_ms: Math.round(spawnToServingMs),
       replay_ms: replayed?.replay_ms,
       rearm_ms: replayed?.rearm_ms,
+      startup_ms: replayed?.startup_ms,
     };
   } finally {
     await agent.crash();

@@ -141,7 +141,7 @@ fn vfio_device_key(device: RawFd) -> Vec<u8> {
 }
 
 /// The canonical form of `path` (a BAR is known by it).
-fn canonical(path: &Path) -> Result<PathBuf, BarError> {
+pub(crate) fn canonical(path: &Path) -> Result<PathBuf, BarError> {
     std::fs::canonicalize(path).map_err(|e| BarError::Open(Errno::from_io(&e)))
 }
 

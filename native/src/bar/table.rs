@@ -1,7 +1,7 @@
 //! The engine's BAR table: one [`Mapping`] per canonical path or per (VFIO device,
 //! region), ref-counted by the registrations using it.
 
-use super::{canonical, BarError, Mapping};
+use super::{BarError, Mapping};
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,13 +41,11 @@ impl BarTable {
         Ok(map)
     }
 
-    /// Takes a reference on the mapping of `path`, mapping it if it is the first.
-    pub(crate) fn acquire(&self, path: &Path) -> Result<Arc<Mapping>, BarError> {
-        let canonical = canonical(path)?;
-        self.take_or_insert(
-            |m| m.path() == Some(canonical.as_path()),
-            || Mapping::open(&canonical),
-        )
+    /// Takes a reference on the mapping of `canonical`, mapping it if it is the first: the
+    /// path in canonical form ([`canonical`](super::canonical)), by which a BAR is known (the
+    /// engine resolves each path once per batch).
+    pub(crate) fn acquire(&self, canonical: &Path) -> Result<Arc<Mapping>, BarError> {
+        self.take_or_insert(|m| m.path() == Some(canonical), || Mapping::open(canonical))
     }
 
     /// Takes a reference on the mapping of BAR region `region` of the VFIO device open as
@@ -94,6 +92,10 @@ impl BarTable {
 
 #[cfg(test)]
 mod tests {
+    /// As the engine does: the path resolved first.
+    fn acquire(t: &BarTable, p: impl AsRef<Path>) -> Result<Arc<Mapping>, BarError> {
+        t.acquire(&crate::bar::canonical(p.as_ref())?)
+    }
     use super::*;
     use crate::bar::fnv1a;
     use crate::sys::Errno;
@@ -104,8 +106,8 @@ mod tests {
     fn refcount_maps_once_and_unmaps_on_last_release() {
         let p = temp_file("refcount", 8192, 0);
         let t = BarTable::default();
-        let a = t.acquire(&p).unwrap();
-        let b = t.acquire(&p).unwrap();
+        let a = acquire(&t, &p).unwrap();
+        let b = acquire(&t, &p).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(a.len(), 8192);
         assert_eq!(t.len(), 1);
@@ -127,8 +129,8 @@ mod tests {
         let p = temp_file("alias", 4096, 0);
         let alias = p.parent().unwrap().join(".").join(p.file_name().unwrap());
         let t = BarTable::default();
-        let a = t.acquire(&p).unwrap();
-        let b = t.acquire(&alias).unwrap();
+        let a = acquire(&t, &p).unwrap();
+        let b = acquire(&t, &alias).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         t.release(&a);
         t.release(&b);
@@ -158,9 +160,9 @@ mod tests {
         }
         let other = temp_file("otherdev", 64, 0);
         let t = BarTable::default();
-        let a = t.acquire(&dir.join("resource0")).unwrap();
-        let b = t.acquire(&dir.join("resource2")).unwrap();
-        let c = t.acquire(&other).unwrap();
+        let a = acquire(&t, dir.join("resource0")).unwrap();
+        let b = acquire(&t, dir.join("resource2")).unwrap();
+        let c = acquire(&t, &other).unwrap();
         assert!(!Arc::ptr_eq(&a, &b));
         assert_eq!(a.device_hash(), b.device_hash(), "two BARs of one device");
         assert_eq!(
@@ -178,9 +180,9 @@ mod tests {
     fn zero_length_and_missing_files_are_errors() {
         let p = temp_file("empty", 0, 0);
         let t = BarTable::default();
-        assert_eq!(t.acquire(&p).err().map(Errno::from), Some(Errno::EINVAL));
+        assert_eq!(acquire(&t, &p).err().map(Errno::from), Some(Errno::EINVAL));
         assert!(t.is_empty());
         std::fs::remove_file(&p).unwrap();
-        assert_eq!(t.acquire(&p).err().map(Errno::from), Some(Errno::ENOENT));
+        assert_eq!(acquire(&t, &p).err().map(Errno::from), Some(Errno::ENOENT));
     }
 }

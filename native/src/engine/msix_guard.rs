@@ -44,11 +44,8 @@ impl MsixLayouts {
         width: u32,
     ) -> Result<(), RegisterError> {
         let (source, region) = match bar {
-            // Not resolvable: the mapping fails with its own error right after.
-            Bar::File(path) => match std::fs::canonicalize(path) {
-                Ok(canonical) => (Source::File(canonical), None),
-                Err(_) => return Ok(()),
-            },
+            // Canonical already (the batch resolved it: register.rs).
+            Bar::File(path) => (Source::File(path.to_path_buf()), None),
             // The region was checked to be a BAR (0..=5) before.
             Bar::Vfio { device, region, .. } => (Source::Vfio(*device), u8::try_from(*region).ok()),
         };

@@ -9,7 +9,7 @@ use super::msix_guard::MsixLayouts;
 use super::request::{Bar, RegisterRequest, SourceProcess};
 use super::table::{answer, EventfdKey, RegInfo, Served, State, WatchedEventfd};
 use super::{Engine, RegisterError, ShardMode, MAX_BATCH};
-use crate::bar::{BarTable, Mapping};
+use crate::bar::{BarError, BarTable, Mapping};
 use crate::control::ControlResult;
 use crate::mmio::{MmioCell, MmioError, Width};
 use crate::monitor::Monitor;
@@ -20,6 +20,7 @@ use crate::vfio::{self, KernelIoeventfd};
 use crate::worker::{Op, Target, WatchedRef};
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{IntoRawFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A BAR reference taken for a registration: released on drop unless kept.
@@ -109,6 +110,21 @@ struct Batch {
     fds: HashSet<RawFd>,
     /// The MSI-X layouts of the devices this batch writes, read from their config space.
     msix: MsixLayouts,
+    /// The canonical path of each BAR file this batch names (resolved once: each
+    /// resolution is a `readlink` per path component).
+    canonical: HashMap<PathBuf, PathBuf>,
+}
+
+impl Batch {
+    /// The canonical form of `path`, resolved once per batch.
+    fn canonical(&mut self, path: &Path) -> Result<PathBuf, BarError> {
+        if let Some(c) = self.canonical.get(path) {
+            return Ok(c.clone());
+        }
+        let c = crate::bar::canonical(path)?;
+        self.canonical.insert(path.to_path_buf(), c.clone());
+        Ok(c)
+    }
 }
 
 impl Engine {
@@ -140,6 +156,7 @@ impl Engine {
             pending: HashMap::new(),
             fds: HashSet::new(),
             msix: MsixLayouts::default(),
+            canonical: HashMap::new(),
         };
         let plans: Vec<Plan<'_>> = reqs
             .iter()
@@ -176,8 +193,9 @@ impl Engine {
                 if kernel_served {
                     return Err(RegisterError::Busy);
                 }
-                batch.msix.check(&req.bar, req.offset, req.width)?;
-                (self.bars.acquire(path)?, Backend::UserMmap)
+                let path = batch.canonical(path)?;
+                batch.msix.check(&Bar::File(&path), req.offset, req.width)?;
+                (self.bars.acquire(&path)?, Backend::UserMmap)
             }
             Bar::Vfio {
                 device,
