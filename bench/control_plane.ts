@@ -102,13 +102,15 @@ export async function controlPlane(quick: boolean): Promise<Record<string, unkno
     const latencies: number[] = [];
     const t0 = performance.now();
     let left = count;
-    await Promise.all(clients.slice(0, concurrency).map(async (client) => {
-      while (left-- > 0) {
-        const c0 = performance.now();
-        await client.info();
-        latencies.push(performance.now() - c0);
-      }
-    }));
+    await Promise.all(
+      clients.slice(0, concurrency).map(async (client) => {
+        while (left-- > 0) {
+          const c0 = performance.now();
+          await client.info();
+          latencies.push(performance.now() - c0);
+        }
+      }),
+    );
     return rate(latencies, count, (performance.now() - t0) / 1000);
   };
   try {
