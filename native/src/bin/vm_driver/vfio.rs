@@ -4,8 +4,10 @@
 //! bounds, widths, BAR-only, no alignment rule, the 1000-per-device limit and the engine's
 //! fallback past it). One function per phase, run in order by [`vfio_phases`].
 
-use super::report::{data_for, Ctx, BAR, WIDTHS};
+use super::report::{data_for, truncate, wait_value, Ctx, BAR, WIDTHS};
+use ioeventd_native::abi::succession::{ioeventd_adopt_kernel, ioeventd_engine_leave_kernel};
 use ioeventd_native::bar::Mapping;
+use ioeventd_native::mmio::MmioCell;
 use ioeventd_native::*;
 use std::sync::Arc;
 
@@ -80,6 +82,7 @@ pub(crate) fn vfio_phases(cx: &mut Ctx, fd: i32) {
     kernel_width_probe(cx, &mut d);
     kernel_writes(cx, &mut d);
     kernel_duplicates(cx, &mut d);
+    kernel_handover(cx, &d);
     raw_kernel_rules(cx, &mut d);
     kernel_limit(cx, &mut d);
     kernel_unregister(cx, d);
@@ -140,6 +143,86 @@ fn vfio_mmap_rules(cx: &mut Ctx, d: &Device) {
         .fact("vfio-mmap", "region 6 (ROM) is not a BAR", "EINVAL", {
             ioeventd_register_vfio(d.engine, d.fd, 6, 0, 4, 1, d.efd, 0, 0, 2)
         });
+}
+
+/// A hand-over between agents (issue #19) on the real kernel: an entry the old engine leaves
+/// assigned is adopted by the new one without assigning its key again (which the kernel
+/// refuses, `EEXIST`), keeps writing once the old engine is closed, and is de-assigned by the
+/// adopter's unregister. Clear of the plan's pages (0x1000..0x5000); leaves nothing assigned.
+fn kernel_handover(cx: &mut Ctx, d: &Device) {
+    const OFF: u64 = 0x5800;
+    let (w, data) = (4, data_for(9, 4));
+    let old = ioeventd_engine_open(1, 0, 0, 0, 0, std::ptr::null(), 0) as u64;
+    let new = ioeventd_engine_open(1, 0, 0, 0, 0, std::ptr::null(), 0) as u64;
+    let efd = ioeventd_eventfd_create(0);
+    // The doorbell's own end (the engine owns `efd` once registered, as a VMM keeps its own).
+    let dup = |fd: i32| {
+        sys::dup(fd)
+            .map(std::os::fd::IntoRawFd::into_raw_fd)
+            .unwrap_or(-1)
+    };
+    let ring = dup(efd);
+    let reg = |engine: u64, efd: i32| {
+        ioeventd_register_vfio(engine, d.fd, BAR, OFF, w, data, efd, 0, 0, 3)
+    };
+    let fact = |cx: &mut Ctx, name: &str, expect: &str, rc: i64| {
+        cx.report.fact("kernel", name, expect, rc)
+    };
+    fact(
+        cx,
+        "hand-over: the old engine's kernel entry",
+        "OK",
+        reg(old, efd),
+    );
+    fact(
+        cx,
+        "hand-over: the old engine leaves it assigned",
+        "OK",
+        ioeventd_engine_leave_kernel(old),
+    );
+    // What SCM_RIGHTS gives the successor: duplicates of the eventfd (and of the device).
+    let dup = |fd: i32| {
+        sys::dup(fd)
+            .map(std::os::fd::IntoRawFd::into_raw_fd)
+            .unwrap_or(-1)
+    };
+    let again = dup(efd);
+    fact(
+        cx,
+        "hand-over: the key registered again",
+        "EEXIST",
+        reg(new, again),
+    );
+    ioeventd_source_close(again);
+    let adopted = ioeventd_adopt_kernel(new, d.fd, BAR, OFF, w, data, dup(ring), 0, 0);
+    fact(cx, "hand-over: the new engine adopts it", "OK", adopted);
+    ioeventd_engine_close(old);
+    // Still served by the kernel, with the old engine gone.
+    let cell = MmioCell::new(d.view.clone(), OFF, w).expect("cell");
+    let want = truncate(w, data);
+    cell.store(!want);
+    ioeventd_eventfd_signal(ring, 1);
+    let landed = wait_value(&cell, want).map_or(-i64::from(sys::Errno::EIO.0), |_| 0);
+    fact(
+        cx,
+        "hand-over: a write after the old engine closed",
+        "OK",
+        landed,
+    );
+    if adopted > 0 {
+        ioeventd_unregister(new, adopted as u64, std::ptr::null_mut());
+    }
+    let probe = ioeventd_eventfd_create(0);
+    fact(
+        cx,
+        "hand-over: key free after the adopter's unregister",
+        "OK",
+        d.raw(BAR, OFF, w, data, probe),
+    );
+    d.raw(BAR, OFF, w, data, -1);
+    ioeventd_source_close(probe);
+    ioeventd_engine_close(new);
+    ioeventd_source_close(ring); // `efd` went with the old engine
 }
 
 /// Does this kernel take 8-byte ioeventfds? (Refused where the platform lacks 64-bit
