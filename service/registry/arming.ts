@@ -124,10 +124,8 @@ export class Arming {
     spec: Spec,
     at: string,
   ): { armed: ArmedRegistration; source: AcquiredSource; vfio: AcquiredVfio | null } {
-    const source = this.sources.acquire(spec, at);
-    let vfio: AcquiredVfio | null = null;
+    const { source, vfio } = this.sources.take(spec, at);
     try {
-      vfio = this.sources.acquireVfio(spec, at);
       const armed = this.arm(spec, source, vfio, at);
       return { armed, source, vfio };
     } catch (err) {

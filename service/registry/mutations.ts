@@ -104,14 +104,7 @@ export function planCreate(c: RegistryChanges, req: CreateRequest): CreatePlan {
     c.sources.usedHandles.clear(); // only looked at
     return { kind: "would-be", registration: wouldBe(owner, requestId, spec, identity) };
   }
-  const source = c.sources.acquire(spec, "spec.");
-  let vfio: AcquiredVfio | null = null;
-  try {
-    vfio = c.sources.acquireVfio(spec, "spec.");
-  } catch (err) {
-    c.sources.release(source);
-    throw err;
-  }
+  const { source, vfio } = c.sources.take(spec, "spec.");
   const placeholder = wouldBe(owner, requestId, spec, {
     startTime: source.startTime,
     eventfdId: source.eventfdId,

@@ -161,6 +161,21 @@ export class Sources {
   }
 
   /**
+   * Takes the spec's source eventfd and its VFIO device (if it names one), all or nothing: a
+   * failure to take the device gives the eventfd back. The caller releases both (the VFIO
+   * descriptor once armed, see acquireVfio).
+   */
+  take(spec: Spec, at: string): { source: AcquiredSource; vfio: AcquiredVfio | null } {
+    const source = this.acquire(spec, at);
+    try {
+      return { source, vfio: this.acquireVfio(spec, at) };
+    } catch (err) {
+      this.release(source);
+      throw err;
+    }
+  }
+
+  /**
    * Takes the VMM's VFIO device descriptor named by `spec.vfioDevice` (null when the spec has
    * none). `expectStart` (replay): only from that process. `taken` shares one take between
    * the specs of one call (a reconcile), by (pid, fd).
