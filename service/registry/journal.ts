@@ -115,7 +115,7 @@ export function journalFailureCause(err: unknown): string {
 }
 
 /** How long commits must pause before the WAL is checkpointed into the main file. */
-export const CHECKPOINT_IDLE_MS = 500;
+const CHECKPOINT_IDLE_MS = 500;
 
 /** What the journal tells the agent about itself (a WAL lost while running, …). */
 export interface JournalObserver {
@@ -133,10 +133,6 @@ export class Journal {
   /** The WAL SQLite writes (its inode), once it exists; checked after every commit. */
   #walIno: number | null = null;
   #idleCheckpoint: ReturnType<typeof setTimeout> | null = null;
-  /** The last marker write's failure (the marker then lags, which open accepts). */
-  markerError: unknown = null;
-  /** WALs found deleted or replaced while running, and recovered. */
-  walRecoveries = 0;
   observer: JournalObserver = {};
 
   private constructor(db: DatabaseSync, readonly path: string, found: Found) {
@@ -309,7 +305,6 @@ export class Journal {
     this.#db.exec("PRAGMA journal_mode = WAL");
     this.#prepare();
     this.#walIno = null;
-    this.walRecoveries++;
     this.observer.walLost?.(wal, lost);
   }
 
@@ -340,9 +335,8 @@ export class Journal {
         revision: this.#found.revision.toString(),
         registrations: this.#found.registrations,
       });
-      this.markerError = null;
-    } catch (err) {
-      this.markerError = err;
+    } catch {
+      // The marker then lags the journal, which open accepts (the disk may be full).
     }
   }
 
