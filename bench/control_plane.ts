@@ -80,39 +80,35 @@ export async function controlPlane(quick: boolean): Promise<Record<string, unkno
   let agent = await spawnAgent(stateDir, limit);
   const clients = Array.from({ length: 64 }, () => new AgentClient(agent.address));
   let next = 0;
-  const creates = async (count: number, concurrency: number): Promise<Rate> => {
+  /** `count` calls from `concurrency` clients, each `call(client, k)` with k = 0, 1, …: a Rate. */
+  const calls = async (
+    count: number,
+    concurrency: number,
+    call: (client: AgentClient, k: number) => Promise<unknown>,
+  ): Promise<Rate> => {
     const latencies: number[] = [];
     const t0 = performance.now();
-    const stop = next + count;
+    let k = 0;
     await Promise.all(
       clients.slice(0, concurrency).map(async (client) => {
-        while (next < stop) {
-          const i = next++;
+        while (k < count) {
           const c0 = performance.now();
-          await client.create({ owner: `vm-${i % 100}`, spec: spec(i) });
+          await call(client, k++);
           latencies.push(performance.now() - c0);
         }
       }),
     );
     return rate(latencies, count, (performance.now() - t0) / 1000);
   };
+  const creates = (count: number, concurrency: number) =>
+    calls(count, concurrency, (client) => {
+      const i = next++;
+      return client.create({ owner: `vm-${i % 100}`, spec: spec(i) });
+    });
   // The stack's floor in the same run: GetAgentInfo (no registry work, no journal) through
   // the same client, transport and server.
-  const infos = async (count: number, concurrency: number): Promise<Rate> => {
-    const latencies: number[] = [];
-    const t0 = performance.now();
-    let left = count;
-    await Promise.all(
-      clients.slice(0, concurrency).map(async (client) => {
-        while (left-- > 0) {
-          const c0 = performance.now();
-          await client.info();
-          latencies.push(performance.now() - c0);
-        }
-      }),
-    );
-    return rate(latencies, count, (performance.now() - t0) / 1000);
-  };
+  const infos = (count: number, concurrency: number) =>
+    calls(count, concurrency, (client) => client.info());
   try {
     const pid = agent.child.pid;
     out.rss_mib_empty = rssMiB(pid);
