@@ -21,28 +21,24 @@ import { CLIENTS, POLICY, refusal, rotateServerCertificate, servedSerial } from 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function startTaskWords(): string[] {
+/** deno.json's start task: the environment it sets (VAR=value …), then `deno run …`. */
+function startTask(): { env: Record<string, string>; words: string[] } {
   const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
     tasks: { start: { command: string } };
   };
   const all = deno.tasks.start.command.trim().split(/\s+/);
-  const words = all.slice(all.indexOf("deno")); // after the environment (VAR=value …)
+  const at = all.indexOf("deno");
+  const words = all.slice(at);
   assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
   assert.ok(words.includes("service/main.ts"), "the start task runs service/main.ts");
-  return words;
+  const env = Object.fromEntries(
+    all.slice(0, at).map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]),
+  );
+  return { env, words };
 }
 
-/** The environment the start task sets before `deno run` (VAR=value words). */
-function startTaskEnv(): Record<string, string> {
-  const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as {
-    tasks: { start: { command: string } };
-  };
-  const all = deno.tasks.start.command.trim().split(/\s+/);
-  return Object.fromEntries(
-    all.slice(0, all.indexOf("deno")).map((
-      w,
-    ) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]),
-  );
+function startTaskWords(): string[] {
+  return startTask().words;
 }
 
 /** The flags between `deno run` and the script in deno.json's start task. */
@@ -69,7 +65,7 @@ function start(args: string[]): Started {
   const child = spawn(Deno.execPath(), argv, {
     cwd: ROOT,
     stdio: ["ignore", "inherit", "pipe"],
-    env: { ...Deno.env.toObject(), ...startTaskEnv(), IOEVENTD_SYSFS_ROOTS: "" },
+    env: { ...Deno.env.toObject(), ...startTask().env, IOEVENTD_SYSFS_ROOTS: "" },
   });
   const logs: Record<string, unknown>[] = [];
   const waiting: [string, (l: Record<string, unknown>) => void][] = [];
