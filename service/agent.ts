@@ -352,15 +352,12 @@ export class Agent {
   async #bindAfterPredecessor(addresses: string[]): Promise<void> {
     const deadline = Date.now() + this.config.shutdownGraceMs + 5_000;
     for (const address of addresses) {
-      for (;;) {
-        try {
-          await this.server.start([address]);
-          break;
-        } catch (err) {
-          if (Date.now() > deadline) throw err;
-          await new Promise((r) => setTimeout(r, 20));
-        }
+      // Wait for the port itself, then bind once: a grpc-js server keeps a failed bind's entry
+      // for a while, and binding the address again meanwhile fails ("already bound").
+      while (!tcpPortFree(address) && Date.now() <= deadline) {
+        await new Promise((r) => setTimeout(r, 20));
       }
+      await this.server.start([address]);
     }
     this.server.bound.splice(0, this.server.bound.length, ...this.server.bound.map(publicAddress));
   }
@@ -487,5 +484,18 @@ export class Agent {
       });
     })();
     return this.#stopping;
+  }
+}
+
+/** Whether the TCP `host:port` of a gRPC listen address can be bound now (probed, then let go). */
+function tcpPortFree(address: string): boolean {
+  const at = address.lastIndexOf(":");
+  const hostname = address.slice(0, at).replace(/^dns:/, "").replace(/^\[|\]$/g, "");
+  try {
+    Deno.listen({ hostname: hostname || "0.0.0.0", port: Number(address.slice(at + 1)) }).close();
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) return false;
+    return true; // anything else is the bind's own error to report
   }
 }
